@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kavachos/kavach"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	o, err := load("serve", args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	logger := o.cfg.Logger
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	k, err := kavach.New(ctx, o.cfg)
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	cfg := k.Config()
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
+	}
+	srv := &http.Server{
+		Handler:           k.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	logger.Info("kavach is running", "url", cfg.BaseURL, "listen", ln.Addr().String(),
+		"env", cfg.Env, "database", k.Store.Dialect(), "version", kavach.Version)
+	fmt.Fprintf(stdout, "Kavach is listening on http://%s — public URL %s\n", ln.Addr(), cfg.BaseURL)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server stopped: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down; waiting for in-flight requests", "timeout", o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	o, err := load("migrate", args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	cfg := o.cfg.Defaults()
+	store, err := kavach.OpenStore(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	before, err := store.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	after, err := store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s schema at version %d (was %d)\n", store.Dialect(), after, before)
+	return err
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kavachos/kavach"
+)
+
+// options is what the binary adds around kavach.Config.
+type options struct {
+	cfg             kavach.Config
+	listen          string
+	secretFile      string
+	logLevel        string
+	logFormat       string
+	shutdownTimeout time.Duration
+}
+
+// setting is one configurable value: its flag, its environment variable
+// and how it lands in options. The table below is the single source for
+// flags, environment variables and docs/configuration.md.
+type setting struct {
+	flag, env, def, help string
+	apply                func(o *options, v string) error
+}
+
+func str(p func(*options) *string) func(*options, string) error {
+	return func(o *options, v string) error { *p(o) = v; return nil }
+}
+
+func list(p func(*options) *[]string) func(*options, string) error {
+	return func(o *options, v string) error {
+		var out []string
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		*p(o) = out
+		return nil
+	}
+}
+
+func integer(p func(*options) *int) func(*options, string) error {
+	return func(o *options, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", v)
+		}
+		*p(o) = n
+		return nil
+	}
+}
+
+func duration(p func(*options) *time.Duration) func(*options, string) error {
+	return func(o *options, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration (e.g. 90s, 15m, 168h): %q", v)
+		}
+		*p(o) = d
+		return nil
+	}
+}
+
+func boolean(p func(*options) *bool) func(*options, string) error {
+	return func(o *options, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", v)
+		}
+		*p(o) = b
+		return nil
+	}
+}
+
+var settings = []setting{
+	{"env", "KAVACH_ENV", "development", "development or production; production refuses to start without an explicit secret and base URL", str(func(o *options) *string { return &o.cfg.Env })},
+	{"listen", "KAVACH_LISTEN", "127.0.0.1:8080 (development), :8080 (production)", "address to listen on", str(func(o *options) *string { return &o.listen })},
+	{"base-url", "KAVACH_BASE_URL", "http://localhost:8080 (development)", "public URL of the server; https turns on Secure, __Host- cookies and HSTS", str(func(o *options) *string { return &o.cfg.BaseURL })},
+	{"database-url", "KAVACH_DATABASE_URL", "sqlite:kavach.db", "postgres://… for PostgreSQL, sqlite:PATH for the embedded store", str(func(o *options) *string { return &o.cfg.DatabaseURL })},
+	{"secret", "KAVACH_SECRET", "(generated into kavach.secret in development)", "server secret, at least 32 bytes; prefer the environment or a file to the flag, which other users can see in ps", str(func(o *options) *string { return &o.cfg.Secret })},
+	{"secret-file", "KAVACH_SECRET_FILE", "kavach.secret (development)", "file holding the secret (e.g. a container secret)", str(func(o *options) *string { return &o.secretFile })},
+	{"trusted-origins", "KAVACH_TRUSTED_ORIGINS", "", "comma-separated origins (https://app.example.com) allowed to make cookie requests and be redirect targets; the base URL's origin is always trusted", list(func(o *options) *[]string { return &o.cfg.TrustedOrigins })},
+	{"trusted-proxies", "KAVACH_TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of reverse proxies whose X-Forwarded-For is believed", list(func(o *options) *[]string { return &o.cfg.TrustedProxies })},
+	{"log-level", "KAVACH_LOG_LEVEL", "info", "debug, info, warn or error", str(func(o *options) *string { return &o.logLevel })},
+	{"log-format", "KAVACH_LOG_FORMAT", "text", "text or json", str(func(o *options) *string { return &o.logFormat })},
+	{"shutdown-timeout", "KAVACH_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for in-flight requests", duration(func(o *options) *time.Duration { return &o.shutdownTimeout })},
+	{"password-min-length", "KAVACH_PASSWORD_MIN_LENGTH", "8", "shortest accepted password (code points, at least 8)", integer(func(o *options) *int { return &o.cfg.Password.MinLength })},
+	{"password-max-length", "KAVACH_PASSWORD_MAX_LENGTH", "128", "longest accepted password (at most 1024)", integer(func(o *options) *int { return &o.cfg.Password.MaxLength })},
+	{"password-iterations", "KAVACH_PASSWORD_ITERATIONS", "600000", "PBKDF2-SHA256 iterations for new hashes; weaker stored hashes are upgraded at sign-in", integer(func(o *options) *int { return &o.cfg.Password.Iterations })},
+	{"password-max-concurrent", "KAVACH_PASSWORD_MAX_CONCURRENT", "GOMAXPROCS", "password hashes computed at once; the rest wait", integer(func(o *options) *int { return &o.cfg.Password.MaxConcurrent })},
+	{"session-ttl", "KAVACH_SESSION_TTL", "168h", "lifetime of a remembered session, sliding", duration(func(o *options) *time.Duration { return &o.cfg.Session.TTL })},
+	{"session-browser-ttl", "KAVACH_SESSION_BROWSER_TTL", "24h", "server-side lifetime of a rememberMe=false session", duration(func(o *options) *time.Duration { return &o.cfg.Session.BrowserTTL })},
+	{"session-update-age", "KAVACH_SESSION_UPDATE_AGE", "24h", "a session's expiry slides at most this often", duration(func(o *options) *time.Duration { return &o.cfg.Session.UpdateAge })},
+	{"session-cache-ttl", "KAVACH_SESSION_CACHE_TTL", "30s", "how long a node trusts its in-memory copy of a session; revocations on other nodes show within this time; negative turns the cache off", duration(func(o *options) *time.Duration { return &o.cfg.Session.CacheTTL })},
+	{"smtp-host", "KAVACH_SMTP_HOST", "", "SMTP server; without it mail goes to the development mail folder", str(func(o *options) *string { return &o.cfg.Email.SMTPHost })},
+	{"smtp-port", "KAVACH_SMTP_PORT", "587", "SMTP port", integer(func(o *options) *int { return &o.cfg.Email.SMTPPort })},
+	{"smtp-username", "KAVACH_SMTP_USERNAME", "", "SMTP user (PLAIN auth over TLS)", str(func(o *options) *string { return &o.cfg.Email.SMTPUsername })},
+	{"smtp-password", "KAVACH_SMTP_PASSWORD", "", "SMTP password", str(func(o *options) *string { return &o.cfg.Email.SMTPPassword })},
+	{"smtp-tls", "KAVACH_SMTP_TLS", "starttls", "starttls, tls (implicit, port 465) or none (localhost only)", str(func(o *options) *string { return &o.cfg.Email.SMTPTLS })},
+	{"mail-from", "KAVACH_MAIL_FROM", "Kavach <no-reply@HOST>", "From address of emails", str(func(o *options) *string { return &o.cfg.Email.From })},
+	{"mail-dir", "KAVACH_MAIL_DIR", "kavach-mail (development)", "development mailer: write each email to this folder and log it", str(func(o *options) *string { return &o.cfg.Email.DevDir })},
+	{"require-email-verification", "KAVACH_REQUIRE_EMAIL_VERIFICATION", "false", "refuse password sign-in until the address is verified", boolean(func(o *options) *bool { return &o.cfg.Email.RequireVerification })},
+	{"verification-ttl", "KAVACH_VERIFICATION_TTL", "24h", "lifetime of email verification links", duration(func(o *options) *time.Duration { return &o.cfg.Email.VerificationTTL })},
+	{"reset-ttl", "KAVACH_RESET_TTL", "1h", "lifetime of password reset links", duration(func(o *options) *time.Duration { return &o.cfg.Email.ResetTTL })},
+	{"reset-password-url", "KAVACH_RESET_PASSWORD_URL", "BASE_URL/reset-password", "your app's reset page; the link adds ?token=", str(func(o *options) *string { return &o.cfg.Email.ResetPasswordURL })},
+	{"rate-limit-per-ip", "KAVACH_RATE_LIMIT_PER_IP", "10", "requests per window per client IP (IPv6 per /64) on each credential endpoint", integer(func(o *options) *int { return &o.cfg.Limits.PerIP })},
+	{"rate-limit-per-account", "KAVACH_RATE_LIMIT_PER_ACCOUNT", "5", "sign-in and mail requests per window per email address", integer(func(o *options) *int { return &o.cfg.Limits.PerAccount })},
+	{"rate-limit-window", "KAVACH_RATE_LIMIT_WINDOW", "1m", "rate limit window", duration(func(o *options) *time.Duration { return &o.cfg.Limits.Window })},
+	{"lockout-threshold", "KAVACH_LOCKOUT_THRESHOLD", "10", "consecutive failed sign-ins that lock an account", integer(func(o *options) *int { return &o.cfg.Limits.LockoutThreshold })},
+	{"lockout-duration", "KAVACH_LOCKOUT_DURATION", "15m", "how long a locked account stays locked", duration(func(o *options) *time.Duration { return &o.cfg.Limits.LockoutDuration })},
+}
+
+// parseSettings fills options from the environment, then from flags (flags
+// win). Flags that were not given leave the environment's value alone.
+func parseSettings(fs *flag.FlagSet, args []string, getenv func(string) string) (*options, error) {
+	o := &options{logLevel: "info", logFormat: "text", shutdownTimeout: 30 * time.Second}
+	for _, s := range settings {
+		if v := getenv(s.env); v != "" {
+			if err := s.apply(o, v); err != nil {
+				return nil, fmt.Errorf("%s: %w", s.env, err)
+			}
+		}
+		fs.Func(s.flag, s.help+" (env "+s.env+")", func(v string) error { return s.apply(o, v) })
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// settingsMarkdown renders the table for docs/configuration.md.
+func settingsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| Flag | Environment variable | Default | Meaning |\n|---|---|---|---|\n")
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "—"
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s |\n", s.flag, s.env, def, s.help)
+	}
+	return b.String()
+}
+
+func exitf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "kavach: "+format+"\n", a...)
+	os.Exit(2)
+}

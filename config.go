@@ -1,0 +1,268 @@
+package kavach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kavachos/kavach/internal/clientip"
+	"github.com/kavachos/kavach/storage"
+)
+
+// Environments.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Config is everything Kavach can be told. Zero values mean "use the
+// default"; Defaults fills them in one place and Validate checks the
+// result. docs/configuration.md lists every field with its environment
+// variable.
+type Config struct {
+	// Env is "development" (default) or "production". Production refuses
+	// to start without an explicit Secret and BaseURL.
+	Env string
+	// BaseURL is the public URL of this server (scheme, host, optional
+	// port). Links in emails and cookie security derive from it.
+	BaseURL string
+	// DatabaseURL selects the store: "postgres://…" / "postgresql://…" for
+	// PostgreSQL, "sqlite:PATH" or a plain file path for SQLite.
+	DatabaseURL string
+	// Secret is the server secret (at least 32 bytes); keys for sealing
+	// data at rest derive from it.
+	Secret string
+	// TrustedOrigins may make cookie-authenticated state-changing requests
+	// and may be redirect targets. The BaseURL's origin is always trusted.
+	TrustedOrigins []string
+	// TrustedProxies (CIDRs or IPs) may set X-Forwarded-For.
+	TrustedProxies []string
+	// SkipMigrations turns off applying migrations in New.
+	SkipMigrations bool
+
+	Password PasswordConfig
+	Session  SessionConfig
+	Email    EmailConfig
+	Limits   LimitsConfig
+
+	// VerifyLegacyHash checks a password against a hash Kavach does not know
+	// (imported from another system). On success the password is rehashed
+	// with PBKDF2 and the legacy hash is gone. bcrypt ($2a$/$2b$/$2y$),
+	// Django pbkdf2_sha256 and KavachOS pbkdf2 hashes are built in.
+	VerifyLegacyHash func(ctx context.Context, storedHash, password string) (bool, error)
+	// OnEvent receives every outbox event (user.created, session.created,
+	// …) at least once, in order, after the change committed. An error
+	// makes the event retry.
+	OnEvent func(ctx context.Context, e storage.Event) error
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock (tests); defaults to time.Now.
+	Now func() time.Time
+}
+
+// PasswordConfig controls hashing and the password policy.
+type PasswordConfig struct {
+	MinLength     int // default 8
+	MaxLength     int // default 128
+	Iterations    int // PBKDF2-SHA256 iterations; default 600,000
+	MaxConcurrent int // hashes computed at once; default GOMAXPROCS
+}
+
+// SessionConfig controls human sessions.
+type SessionConfig struct {
+	TTL        time.Duration // default 7 days
+	BrowserTTL time.Duration // rememberMe=false; default 1 day
+	UpdateAge  time.Duration // slide expiry at most this often; default 1 day
+	CacheTTL   time.Duration // in-memory session cache; default 30 s; negative disables
+}
+
+// EmailConfig controls mail and emailed links.
+type EmailConfig struct {
+	// SMTPHost enables SMTP delivery. Without it, development writes mail
+	// to DevDir and logs it; production refuses to start without SMTP
+	// unless DevDir is set explicitly.
+	SMTPHost     string
+	SMTPPort     int // default 587
+	SMTPUsername string
+	SMTPPassword string
+	SMTPTLS      string // "starttls" (default), "tls", "none" (localhost only)
+	From         string // default "Kavach <no-reply@HOST>"
+	DevDir       string // default "./kavach-mail" in development
+
+	RequireVerification bool          // refuse password sign-in until the address is verified
+	VerificationTTL     time.Duration // default 24 h
+	ResetTTL            time.Duration // default 1 h
+	// ResetPasswordURL is the app page a reset link opens (the token is
+	// appended as ?token=). Default BaseURL + "/reset-password".
+	ResetPasswordURL string
+}
+
+// LimitsConfig bounds abuse.
+type LimitsConfig struct {
+	MaxBodyBytes int64 // default 64 KiB
+	// PerIP requests per Window per client IP on each credential endpoint
+	// (sign-in, sign-up, password and verification mail); default 10/min.
+	PerIP int
+	// PerAccount attempts per Window per email on sign-in and mail
+	// endpoints; default 5/min.
+	PerAccount int
+	Window     time.Duration // default 1 min
+	// LockoutThreshold consecutive failed sign-ins lock the account for
+	// LockoutDuration; defaults 10 and 15 min.
+	LockoutThreshold int
+	LockoutDuration  time.Duration
+}
+
+// Defaults returns c with every unset field filled in.
+func (c Config) Defaults() Config {
+	if c.Env == "" {
+		c.Env = EnvDevelopment
+	}
+	if c.BaseURL == "" && c.Env != EnvProduction {
+		c.BaseURL = "http://localhost:8080"
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite:kavach.db"
+	}
+	setInt(&c.Password.MinLength, 8)
+	setInt(&c.Password.MaxLength, 128)
+	setInt(&c.Password.Iterations, 600_000)
+	setDur(&c.Session.TTL, 7*24*time.Hour)
+	setDur(&c.Session.BrowserTTL, 24*time.Hour)
+	setDur(&c.Session.UpdateAge, 24*time.Hour)
+	if c.Session.CacheTTL == 0 {
+		c.Session.CacheTTL = 30 * time.Second
+	}
+	setInt(&c.Email.SMTPPort, 587)
+	if c.Email.SMTPTLS == "" {
+		c.Email.SMTPTLS = "starttls"
+	}
+	if c.Email.From == "" {
+		host := "localhost"
+		if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+		c.Email.From = "Kavach <no-reply@" + host + ">"
+	}
+	if c.Email.DevDir == "" && c.Email.SMTPHost == "" && c.Env != EnvProduction {
+		c.Email.DevDir = "kavach-mail"
+	}
+	setDur(&c.Email.VerificationTTL, 24*time.Hour)
+	setDur(&c.Email.ResetTTL, time.Hour)
+	if c.Email.ResetPasswordURL == "" && c.BaseURL != "" {
+		c.Email.ResetPasswordURL = c.BaseURL + "/reset-password"
+	}
+	if c.Limits.MaxBodyBytes <= 0 {
+		c.Limits.MaxBodyBytes = 64 << 10
+	}
+	setInt(&c.Limits.PerIP, 10)
+	setInt(&c.Limits.PerAccount, 5)
+	setDur(&c.Limits.Window, time.Minute)
+	setInt(&c.Limits.LockoutThreshold, 10)
+	setDur(&c.Limits.LockoutDuration, 15*time.Minute)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func setInt(p *int, v int) {
+	if *p <= 0 {
+		*p = v
+	}
+}
+
+func setDur(p *time.Duration, v time.Duration) {
+	if *p <= 0 {
+		*p = v
+	}
+}
+
+// MinSecretLength is the shortest accepted Secret, in bytes.
+const MinSecretLength = 32
+
+// Validate reports every problem with a defaulted Config at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Env != EnvDevelopment && c.Env != EnvProduction {
+		bad("env must be %q or %q, not %q", EnvDevelopment, EnvProduction, c.Env)
+	}
+	if c.Secret == "" {
+		bad("secret is required (KAVACH_SECRET; at least %d bytes, e.g. `openssl rand -base64 48`)", MinSecretLength)
+	} else if len(c.Secret) < MinSecretLength {
+		bad("secret must be at least %d bytes, got %d", MinSecretLength, len(c.Secret))
+	}
+	if c.BaseURL == "" {
+		bad("base URL is required in production (KAVACH_BASE_URL)")
+	} else if err := checkOrigin(c.BaseURL, true); err != nil {
+		bad("base URL: %v", err)
+	}
+	for _, o := range c.TrustedOrigins {
+		if err := checkOrigin(o, false); err != nil {
+			bad("trusted origin %q: %v", o, err)
+		}
+	}
+	if _, err := clientip.ParsePrefixes(c.TrustedProxies); err != nil {
+		bad("trusted proxies: %v", err)
+	}
+	if c.Password.MinLength < 8 {
+		bad("password minimum length must be at least 8")
+	}
+	if c.Password.MaxLength < c.Password.MinLength || c.Password.MaxLength > 1024 {
+		bad("password maximum length must be between the minimum and 1024")
+	}
+	if c.Password.Iterations < 100_000 {
+		// Tests may go lower through the library, never through config.
+		if c.Env == EnvProduction {
+			bad("password iterations must be at least 100000 in production")
+		}
+	}
+	if c.Session.UpdateAge > c.Session.TTL {
+		bad("session update age must not exceed the session TTL")
+	}
+	switch c.Email.SMTPTLS {
+	case "starttls", "tls", "none":
+	default:
+		bad("SMTP TLS mode must be starttls, tls or none")
+	}
+	if c.Env == EnvProduction && c.Email.SMTPHost == "" && c.Email.DevDir == "" {
+		bad("production needs SMTP (KAVACH_SMTP_HOST) to send verification and reset mail")
+	}
+	return errors.Join(errs...)
+}
+
+// checkOrigin accepts scheme://host[:port] (a base URL may have a path).
+func checkOrigin(raw string, allowPath bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("scheme must be http or https")
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("must be scheme://host[:port] without credentials, query or fragment")
+	}
+	if !allowPath && u.Path != "" && u.Path != "/" {
+		return fmt.Errorf("an origin has no path")
+	}
+	return nil
+}
+
+// origin returns scheme://host[:port] of a URL, lower-cased.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}

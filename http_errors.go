@@ -1,0 +1,77 @@
+package kavach
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/kavachos/kavach/internal/httpx"
+	"github.com/kavachos/kavach/users"
+)
+
+// errorResponse maps a domain error to an HTTP status, a stable code and a
+// sentence for the client. It is the only place that knows the mapping;
+// anything unknown is a 500 whose details stay in the log.
+func errorResponse(err error) (status int, code, message string) {
+	var (
+		decErr    *httpx.DecodeError
+		inputErr  *users.InputError
+		policyErr *users.PasswordPolicyError
+	)
+	switch {
+	case errors.As(err, &decErr):
+		return decErr.Status, decErr.Code, decErr.Message
+	case errors.As(err, &policyErr):
+		return http.StatusBadRequest, policyCode(policyErr.Reason), policyErr.Message
+	case errors.As(err, &inputErr):
+		return http.StatusBadRequest, "INVALID_REQUEST", inputErr.Error()
+	case errors.Is(err, users.ErrInvalidCredentials):
+		return http.StatusUnauthorized, "INVALID_CREDENTIALS", "Invalid email or password."
+	case errors.Is(err, users.ErrUnauthenticated):
+		return http.StatusUnauthorized, "UNAUTHENTICATED", "Sign in to continue."
+	case errors.Is(err, users.ErrUserExists):
+		return http.StatusConflict, "USER_ALREADY_EXISTS", "A user with this email already exists."
+	case errors.Is(err, users.ErrTooManyAttempts):
+		return http.StatusTooManyRequests, "TOO_MANY_ATTEMPTS", "Too many failed attempts. Try again later or reset your password."
+	case errors.Is(err, users.ErrInvalidToken):
+		return http.StatusBadRequest, "INVALID_TOKEN", "The link is invalid, expired or already used."
+	case errors.Is(err, users.ErrSessionNotFound):
+		return http.StatusNotFound, "SESSION_NOT_FOUND", "No such session."
+	case errors.Is(err, users.ErrUserNotFound):
+		return http.StatusNotFound, "USER_NOT_FOUND", "No such user."
+	case errors.Is(err, users.ErrEmailNotVerified):
+		return http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Verify your email address before signing in."
+	case errors.Is(err, users.ErrHasherBusy), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "SERVICE_BUSY", "The server is busy. Try again shortly."
+	default:
+		return http.StatusInternalServerError, "INTERNAL_ERROR", "Something went wrong on our side."
+	}
+}
+
+func policyCode(reason string) string {
+	switch reason {
+	case "too_short":
+		return "PASSWORD_TOO_SHORT"
+	case "too_long":
+		return "PASSWORD_TOO_LONG"
+	case "common":
+		return "PASSWORD_TOO_COMMON"
+	case "similar_to_email":
+		return "PASSWORD_TOO_SIMILAR"
+	default:
+		return "PASSWORD_POLICY"
+	}
+}
+
+// fail writes err as an envelope, logging only what is ours to fix.
+func (k *Kavach) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := errorResponse(err)
+	if status >= 500 && !errors.Is(err, context.Canceled) {
+		k.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var locked *users.LockedError
+	if errors.As(err, &locked) {
+		setRetryAfter(w, locked.Until.Sub(k.cfg.Now()))
+	}
+	httpx.WriteError(w, status, code, msg)
+}

@@ -1,0 +1,217 @@
+// Package kavach is the one place that wires Kavach together: it opens the
+// store, builds the domain services from a Config and serves them over
+// HTTP. A Go program can embed it:
+//
+//	k, err := kavach.New(ctx, kavach.Config{Secret: s, DatabaseURL: "sqlite:app.db"})
+//	mux.Handle("/", k.Handler())
+//	res := k.Auth.GetSession(ctx, r) // Result: Data is nil when signed out
+//
+// The binary in cmd/kavach does the same with configuration from flags and
+// environment variables.
+package kavach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kavachos/kavach/internal/mail"
+	"github.com/kavachos/kavach/internal/outbox"
+	"github.com/kavachos/kavach/storage"
+	"github.com/kavachos/kavach/storage/postgres"
+	"github.com/kavachos/kavach/storage/sqlite"
+	"github.com/kavachos/kavach/users"
+)
+
+// Version is set at build time with -ldflags "-X github.com/kavachos/kavach.Version=…".
+var Version = "dev"
+
+// Kavach is a running instance.
+type Kavach struct {
+	// Auth reads sessions from requests (library use).
+	Auth *Auth
+	// Users is the human identity service (CLI and library use).
+	Users *users.Service
+	// Store is the persistence layer.
+	Store storage.Store
+
+	cfg       Config
+	ownsStore bool
+	handler   http.Handler
+	origins originGuard
+	limits  limiters
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  sync.Once
+}
+
+// New validates cfg, opens and migrates the store and starts background
+// work (event delivery, expiry sweeps). Call Close when done.
+func New(ctx context.Context, cfg Config) (*Kavach, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	store, err := OpenStore(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.SkipMigrations {
+		if _, err := store.Migrate(ctx); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	k, err := newWithStore(cfg, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	k.ownsStore = true
+	return k, nil
+}
+
+// NewWithStore is New over an already open (and migrated) store, which
+// stays the caller's: Close does not close it. Several instances may share
+// one store, as several nodes share one database.
+func NewWithStore(cfg Config, store storage.Store) (*Kavach, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return newWithStore(cfg, store)
+}
+
+func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
+	mailer, err := newMailer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hasher := users.NewPasswordHasher(cfg.Password.Iterations, cfg.Password.MaxConcurrent, users.LegacyVerifier(cfg.VerifyLegacyHash))
+	svc := users.NewService(store, users.Config{
+		BaseURL:              cfg.BaseURL,
+		ResetPasswordURL:     cfg.Email.ResetPasswordURL,
+		SessionTTL:           cfg.Session.TTL,
+		BrowserSessionTTL:    cfg.Session.BrowserTTL,
+		SessionUpdateAge:     cfg.Session.UpdateAge,
+		SessionCacheTTL:      cfg.Session.CacheTTL,
+		VerificationTTL:      cfg.Email.VerificationTTL,
+		PasswordResetTTL:     cfg.Email.ResetTTL,
+		LockoutThreshold:     cfg.Limits.LockoutThreshold,
+		LockoutDuration:      cfg.Limits.LockoutDuration,
+		RequireVerifiedEmail: cfg.Email.RequireVerification,
+		Policy:               users.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength},
+		Hasher:               hasher,
+		Mailer:               mailer,
+		Logger:               cfg.Logger,
+		Now:                  cfg.Now,
+	})
+	k := &Kavach{Users: svc, Store: store, cfg: cfg}
+	k.Auth = &Auth{k: k, cookie: newCookieSpec(cfg.BaseURL)}
+	k.handler, err = k.routes()
+	if err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	k.cancel = cancel
+	d := outbox.NewDispatcher(store, cfg.OnEvent, cfg.Logger)
+	k.wg.Add(2)
+	go func() { defer k.wg.Done(); d.Run(bg) }()
+	go func() { defer k.wg.Done(); k.sweep(bg, 10*time.Minute) }()
+	return k, nil
+}
+
+// Handler serves the whole HTTP surface: /api/auth/…, /healthz, /readyz.
+func (k *Kavach) Handler() http.Handler { return k.handler }
+
+// Config returns the effective (defaulted) configuration.
+func (k *Kavach) Config() Config { return k.cfg }
+
+// Close stops background work, waits for queued mail and closes the store
+// if New opened it.
+func (k *Kavach) Close() error {
+	var err error
+	k.closed.Do(func() {
+		k.cancel()
+		k.wg.Wait()
+		k.Users.Close()
+		if k.ownsStore {
+			err = k.Store.Close()
+		}
+	})
+	return err
+}
+
+// sweep deletes expired sessions and tokens periodically.
+func (k *Kavach) sweep(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, _, err := k.Users.SweepExpired(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				k.cfg.Logger.Warn("sweeping expired sessions failed", "err", err)
+			}
+		}
+	}
+}
+
+// OpenStore opens the store a database URL names (without migrating):
+// postgres:// or postgresql:// for PostgreSQL; sqlite:PATH, file:PATH or a
+// bare path for SQLite.
+func OpenStore(ctx context.Context, databaseURL string) (storage.Store, error) {
+	switch {
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		s, err := postgres.Open(ctx, databaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		return s, nil
+	case strings.Contains(databaseURL, "://"):
+		return nil, fmt.Errorf("unsupported database URL scheme in %q (use postgres:// or sqlite:PATH)", redactURL(databaseURL))
+	default:
+		path := strings.TrimPrefix(strings.TrimPrefix(databaseURL, "sqlite:"), "file:")
+		if path == "" {
+			return nil, errors.New("sqlite database path is empty")
+		}
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		return s, nil
+	}
+}
+
+// redactURL hides a password in a connection URL for messages.
+func redactURL(raw string) string {
+	if i := strings.Index(raw, "://"); i >= 0 {
+		rest := raw[i+3:]
+		if at := strings.IndexByte(rest, '@'); at >= 0 {
+			return raw[:i+3] + "***@" + rest[at+1:]
+		}
+	}
+	return raw
+}
+
+func newMailer(cfg Config) (mail.Mailer, error) {
+	if cfg.Email.SMTPHost != "" {
+		m, err := mail.NewSMTP(mail.SMTPConfig{
+			Host: cfg.Email.SMTPHost, Port: cfg.Email.SMTPPort, Username: cfg.Email.SMTPUsername,
+			Password: cfg.Email.SMTPPassword, From: cfg.Email.From, TLS: cfg.Email.SMTPTLS,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("smtp: %w", err)
+		}
+		return m, nil
+	}
+	if cfg.Email.DevDir != "" {
+		return &mail.DevMailer{Dir: cfg.Email.DevDir, Logger: cfg.Logger}, nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,81 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/kavachos/kavach/storage/internal/sqlstore"
+)
+
+// conn is what *sql.DB and *sql.Tx have in common.
+type conn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// querier adapts database/sql to sqlstore.Querier, converting values on
+// the way in and out (see convert.go).
+type querier struct{ c conn }
+
+func (q querier) Exec(ctx context.Context, query string, a ...any) (int64, error) {
+	res, err := q.c.ExecContext(ctx, query, args(a)...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q querier) QueryRow(ctx context.Context, query string, a ...any) sqlstore.Row {
+	return row{q.c.QueryRowContext(ctx, query, args(a)...)}
+}
+
+func (q querier) Query(ctx context.Context, query string, a ...any) (sqlstore.Rows, error) {
+	r, err := q.c.QueryContext(ctx, query, args(a)...)
+	if err != nil {
+		return nil, err
+	}
+	return rows{r}, nil
+}
+
+type row struct{ r *sql.Row }
+
+func (r row) Scan(dest ...any) error { return r.r.Scan(dests(dest)...) }
+
+type rows struct{ r *sql.Rows }
+
+func (r rows) Next() bool             { return r.r.Next() }
+func (r rows) Scan(dest ...any) error { return r.r.Scan(dests(dest)...) }
+func (r rows) Err() error             { return r.r.Err() }
+
+// Close drops database/sql's close error: after Next returns false the rows
+// are already closed and Err carries any failure.
+func (r rows) Close() { _ = r.r.Close() }
+
+// pool is the sqlstore.DB over *sql.DB.
+type pool struct {
+	querier
+	db *sql.DB
+}
+
+func newPool(db *sql.DB) pool { return pool{querier{db}, db} }
+
+// Begin starts a transaction; the DSN's _txlock makes it BEGIN IMMEDIATE.
+func (p pool) Begin(ctx context.Context) (sqlstore.Tx, error) {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return txn{querier{tx}, tx}, nil
+}
+
+func (p pool) Ping(ctx context.Context) error { return p.db.PingContext(ctx) }
+func (p pool) Close() error                   { return p.db.Close() }
+
+type txn struct {
+	querier
+	tx *sql.Tx
+}
+
+func (t txn) Commit(context.Context) error   { return t.tx.Commit() }
+func (t txn) Rollback(context.Context) error { return t.tx.Rollback() }

@@ -1,0 +1,106 @@
+package users
+
+import (
+	"sync"
+	"time"
+)
+
+// sessionCache keeps recently validated sessions in memory so that most
+// lookups cost no query. Entries live for ttl at most; revocations on this
+// node invalidate at once, revocations on other nodes are seen within ttl.
+type sessionCache struct {
+	mu      sync.RWMutex
+	ttl     time.Duration
+	max     int
+	entries map[string]cacheEntry      // by token hash
+	byUser  map[string]map[string]bool // user id → token hashes
+}
+
+type cacheEntry struct {
+	view     SessionView
+	cachedAt time.Time
+}
+
+func newSessionCache(ttl time.Duration, max int) *sessionCache {
+	return &sessionCache{ttl: ttl, max: max, entries: map[string]cacheEntry{}, byUser: map[string]map[string]bool{}}
+}
+
+func (c *sessionCache) get(hash string, now time.Time) (SessionView, bool) {
+	c.mu.RLock()
+	e, ok := c.entries[hash]
+	c.mu.RUnlock()
+	if !ok || now.Sub(e.cachedAt) >= c.ttl || !now.Before(e.view.Session.ExpiresAt) {
+		return SessionView{}, false
+	}
+	return e.view, true
+}
+
+func (c *sessionCache) put(hash string, v SessionView, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, exists := c.entries[hash]; !exists && len(c.entries) >= c.max {
+		c.evictLocked(now)
+	}
+	c.entries[hash] = cacheEntry{view: v, cachedAt: now}
+	set := c.byUser[v.User.ID]
+	if set == nil {
+		set = map[string]bool{}
+		c.byUser[v.User.ID] = set
+	}
+	set[hash] = true
+}
+
+// evictLocked drops stale entries, or, if none are stale, an arbitrary
+// tenth of the cache: a full cache must never block new sign-ins.
+func (c *sessionCache) evictLocked(now time.Time) {
+	removed := 0
+	for h, e := range c.entries {
+		if now.Sub(e.cachedAt) >= c.ttl {
+			c.removeLocked(h)
+			removed++
+		}
+	}
+	if removed > 0 {
+		return
+	}
+	target := c.max/10 + 1
+	for h := range c.entries {
+		c.removeLocked(h)
+		if target--; target == 0 {
+			return
+		}
+	}
+}
+
+func (c *sessionCache) removeLocked(hash string) {
+	e, ok := c.entries[hash]
+	if !ok {
+		return
+	}
+	delete(c.entries, hash)
+	if set := c.byUser[e.view.User.ID]; set != nil {
+		delete(set, hash)
+		if len(set) == 0 {
+			delete(c.byUser, e.view.User.ID)
+		}
+	}
+}
+
+func (c *sessionCache) invalidate(hashes ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range hashes {
+		c.removeLocked(h)
+	}
+}
+
+// invalidateUser drops every cached session of a user (profile changed,
+// password reset, user deleted).
+func (c *sessionCache) invalidateUser(userID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for h := range c.byUser[userID] {
+		delete(c.entries, h)
+	}
+	delete(c.byUser, userID)
+}

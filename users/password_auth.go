@@ -1,0 +1,294 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kavachos/kavach/internal/id"
+	"github.com/kavachos/kavach/storage"
+)
+
+// SignUpInput is a new account with a password.
+type SignUpInput struct {
+	Email      string
+	Password   string
+	Name       string
+	Image      *string
+	RememberMe bool
+	Client     ClientInfo
+}
+
+// SignInInput is an email/password sign-in attempt.
+type SignInInput struct {
+	Email      string
+	Password   string
+	RememberMe bool
+	Client     ClientInfo
+}
+
+// AuthResult is what a successful sign-up or sign-in yields. Session is nil
+// when sign-up succeeded but the email must be verified before sign-in.
+type AuthResult struct {
+	User    storage.User
+	Session *IssuedSession
+}
+
+const (
+	maxNameLength  = 200
+	maxImageLength = 2048
+)
+
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > maxNameLength {
+		return "", &InputError{Field: "name", Message: fmt.Sprintf("name must be at most %d characters", maxNameLength)}
+	}
+	if strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", &InputError{Field: "name", Message: "name must not contain control characters"}
+	}
+	return name, nil
+}
+
+func checkImage(image *string) error {
+	if image == nil || *image == "" {
+		return nil
+	}
+	v := *image
+	if len(v) > maxImageLength || !(strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://")) {
+		return &InputError{Field: "image", Message: "image must be an http(s) URL of at most 2048 characters"}
+	}
+	return nil
+}
+
+// SignUp creates a user with a password. Unless verified email is required,
+// it also signs the user in.
+func (s *Service) SignUp(ctx context.Context, in SignUpInput) (AuthResult, error) {
+	email, err := NormalizeEmail(in.Email)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	name, err := checkName(in.Name)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	if err := checkImage(in.Image); err != nil {
+		return AuthResult{}, err
+	}
+	if err := s.cfg.Policy.Check(in.Password, email); err != nil {
+		return AuthResult{}, err
+	}
+	hash, err := s.cfg.Hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return AuthResult{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := s.now()
+	user := storage.User{ID: newUserID(), Email: email, Name: name, Image: in.Image, CreatedAt: now, UpdatedAt: now}
+	if in.Image != nil && *in.Image == "" {
+		user.Image = nil
+	}
+	var res AuthResult
+	err = s.store.InTx(ctx, func(tx storage.Store) error {
+		if err := s.insertUser(ctx, tx, &user, &hash, now); err != nil {
+			return err
+		}
+		res.User = user
+		if s.cfg.RequireVerifiedEmail {
+			return nil
+		}
+		is, err := s.createSession(ctx, tx, user.ID, in.RememberMe, in.Client, "email-password", now)
+		res.Session = &is
+		return err
+	})
+	if err != nil {
+		return AuthResult{}, err
+	}
+	if s.cfg.Mailer != nil {
+		// Best effort: a failure to mail must not undo the sign-up; the user
+		// can ask for another link.
+		if err := s.sendVerification(ctx, user, ""); err != nil {
+			s.cfg.Logger.Error("queueing verification email failed", "user", user.ID, "err", err)
+		}
+	}
+	return res, nil
+}
+
+// insertUser stores a user, its password account (when hash is set) and the
+// user.created event.
+func (s *Service) insertUser(ctx context.Context, tx storage.Store, u *storage.User, hash *string, now time.Time) error {
+	if err := tx.Users().Create(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return ErrUserExists
+		}
+		return fmt.Errorf("create user: %w", err)
+	}
+	if hash != nil {
+		acct := storage.Account{
+			ID: id.New("acc"), UserID: u.ID, ProviderID: storage.ProviderCredential,
+			ProviderAccountID: u.ID, Password: hash, CreatedAt: now, UpdatedAt: now,
+		}
+		if err := tx.Accounts().Create(ctx, &acct); err != nil {
+			return fmt.Errorf("create password account: %w", err)
+		}
+	}
+	return emit(ctx, tx, EventUserCreated, u.ID, map[string]any{"userId": u.ID, "email": u.Email}, now)
+}
+
+// SignIn checks an email and password and opens a session. Unknown emails,
+// wrong passwords and accounts without a password all return
+// ErrInvalidCredentials after the same amount of hashing work.
+func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error) {
+	email, err := NormalizeEmail(in.Email)
+	if err != nil {
+		// A malformed address cannot have an account; answer as for any
+		// unknown account.
+		s.cfg.Hasher.DummyVerify(ctx, in.Password)
+		return AuthResult{}, ErrInvalidCredentials
+	}
+	now := s.now()
+	user, err := s.store.Users().GetByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) {
+		return AuthResult{}, s.failUnknown(ctx, email, in.Password, now)
+	}
+	if err != nil {
+		return AuthResult{}, fmt.Errorf("load user: %w", err)
+	}
+	if user.LockedUntil != nil && now.Before(*user.LockedUntil) {
+		s.cfg.Hasher.DummyVerify(ctx, in.Password)
+		return AuthResult{}, &LockedError{Until: *user.LockedUntil}
+	}
+	ok, err := s.checkPassword(ctx, user.ID, in.Password)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	if !ok {
+		return AuthResult{}, s.recordFailure(ctx, user, now)
+	}
+	if s.cfg.RequireVerifiedEmail && !user.EmailVerified {
+		return AuthResult{}, ErrEmailNotVerified
+	}
+	var res AuthResult
+	err = s.store.InTx(ctx, func(tx storage.Store) error {
+		if user.FailedLogins > 0 || user.LockedUntil != nil {
+			if err := tx.Users().ResetFailedLogins(ctx, user.ID); err != nil {
+				return fmt.Errorf("reset failed logins: %w", err)
+			}
+			user.FailedLogins, user.LockedUntil = 0, nil
+		}
+		is, err := s.createSession(ctx, tx, user.ID, in.RememberMe, in.Client, "email-password", now)
+		res = AuthResult{User: *user, Session: &is}
+		return err
+	})
+	if err != nil {
+		return AuthResult{}, err
+	}
+	return res, nil
+}
+
+// checkPassword verifies the user's password and, when the stored hash is
+// weaker than today's parameters (or from another system), replaces it.
+// Users without a password account get the same hashing work and false.
+func (s *Service) checkPassword(ctx context.Context, userID, password string) (bool, error) {
+	acct, err := s.store.Accounts().GetCredential(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (acct.Password == nil || *acct.Password == "")) {
+		s.cfg.Hasher.DummyVerify(ctx, password)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load password: %w", err)
+	}
+	ok, rehash, err := s.cfg.Hasher.Verify(ctx, *acct.Password, password)
+	if err != nil {
+		return false, fmt.Errorf("verify password: %w", err)
+	}
+	if ok && rehash {
+		s.rehash(ctx, userID, *acct.Password, password)
+	}
+	return ok, nil
+}
+
+// rehash upgrades a stored hash. It is compare-and-swap so that it can never
+// overwrite a password changed meanwhile; failures only postpone the upgrade.
+func (s *Service) rehash(ctx context.Context, userID, old, password string) {
+	h, err := s.cfg.Hasher.Hash(ctx, password)
+	if err != nil {
+		s.cfg.Logger.Warn("password rehash skipped", "user", userID, "err", err)
+		return
+	}
+	if _, err := s.store.Accounts().ReplacePassword(ctx, userID, old, h, s.now()); err != nil {
+		s.cfg.Logger.Warn("password rehash not stored", "user", userID, "err", err)
+	}
+}
+
+// recordFailure counts a wrong password atomically and locks the account at
+// the threshold.
+func (s *Service) recordFailure(ctx context.Context, user *storage.User, now time.Time) error {
+	count, locked, err := s.store.Users().RecordFailedLogin(ctx, user.ID, now, s.cfg.LockoutThreshold, s.cfg.LockoutDuration)
+	if err != nil {
+		return fmt.Errorf("record failed login: %w", err)
+	}
+	if locked != nil && count == s.cfg.LockoutThreshold {
+		s.cfg.Logger.Warn("account locked after repeated failed sign-ins", "user", user.ID, "until", locked.Format(time.RFC3339))
+		err := s.store.InTx(ctx, func(tx storage.Store) error {
+			return emit(ctx, tx, EventAccountLocked, user.ID, map[string]any{"userId": user.ID, "until": locked}, now)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return ErrInvalidCredentials
+}
+
+// failUnknown answers a sign-in for an email with no account exactly like a
+// wrong password: same hashing work, and the same lock after the threshold.
+func (s *Service) failUnknown(ctx context.Context, email, password string, now time.Time) error {
+	s.cfg.Hasher.DummyVerify(ctx, password)
+	if ok, retry := s.unknownFailures.Allow(email, now); !ok {
+		return &LockedError{Until: now.Add(retry)}
+	}
+	return ErrInvalidCredentials
+}
+
+// ChangePassword replaces a signed-in user's password after checking the
+// current one. With revokeOthers, every other session ends.
+func (s *Service) ChangePassword(ctx context.Context, view SessionView, current, next string, revokeOthers bool) error {
+	now := s.now()
+	user := view.User
+	if user.LockedUntil != nil && now.Before(*user.LockedUntil) {
+		return &LockedError{Until: *user.LockedUntil}
+	}
+	ok, err := s.checkPassword(ctx, user.ID, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := s.recordFailure(ctx, &user, now); !errors.Is(err, ErrInvalidCredentials) {
+			return err
+		}
+		return &InputError{Field: "currentPassword", Message: "current password is incorrect"}
+	}
+	if err := s.cfg.Policy.Check(next, user.Email); err != nil {
+		return err
+	}
+	hash, err := s.cfg.Hasher.Hash(ctx, next)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	var revoked []string
+	err = s.store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.Accounts().UpdatePassword(ctx, user.ID, hash, now); err != nil {
+			return fmt.Errorf("store password: %w", err)
+		}
+		if revokeOthers {
+			if revoked, err = s.revokeUserSessions(ctx, tx, user.ID, view.Session.ID, now); err != nil {
+				return err
+			}
+		}
+		return emit(ctx, tx, EventPasswordChanged, user.ID, map[string]any{"userId": user.ID, "revokedSessions": len(revoked)}, now)
+	})
+	s.cache.invalidate(revoked...)
+	return err
+}

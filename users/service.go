@@ -1,0 +1,133 @@
+package users
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kavachos/kavach/internal/mail"
+	"github.com/kavachos/kavach/internal/ratelimit"
+	"github.com/kavachos/kavach/storage"
+)
+
+// Config holds the knobs of the users service. The root package fills it
+// from kavach.Config; zero values take the defaults below.
+type Config struct {
+	// BaseURL is the public URL of the server; emailed links point here.
+	BaseURL string
+	// ResetPasswordURL is the app page a reset link opens; the token is
+	// added as ?token=. Default: BaseURL + "/reset-password".
+	ResetPasswordURL string
+
+	SessionTTL           time.Duration // persistent sessions; default 7 days
+	BrowserSessionTTL    time.Duration // rememberMe=false; default 1 day
+	SessionUpdateAge     time.Duration // slide expiry at most this often; default 1 day
+	SessionCacheTTL      time.Duration // how long a node trusts a cached session; default 30 s
+	SessionCacheSize     int           // entries; default 100,000
+	VerificationTTL      time.Duration // email verification links; default 24 h
+	PasswordResetTTL     time.Duration // reset links; default 1 h
+	LockoutThreshold     int           // consecutive failures that lock; default 10
+	LockoutDuration      time.Duration // default 15 min
+	RequireVerifiedEmail bool          // refuse password sign-in until verified
+
+	Policy PasswordPolicy
+	Hasher *PasswordHasher
+	Mailer mail.Mailer
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.SessionTTL, 7*24*time.Hour)
+	def(&c.BrowserSessionTTL, 24*time.Hour)
+	def(&c.SessionUpdateAge, 24*time.Hour)
+	def(&c.SessionCacheTTL, 30*time.Second)
+	def(&c.VerificationTTL, 24*time.Hour)
+	def(&c.PasswordResetTTL, time.Hour)
+	def(&c.LockoutDuration, 15*time.Minute)
+	if c.SessionCacheSize <= 0 {
+		c.SessionCacheSize = 100_000
+	}
+	if c.LockoutThreshold <= 0 {
+		c.LockoutThreshold = 10
+	}
+	if c.ResetPasswordURL == "" {
+		c.ResetPasswordURL = c.BaseURL + "/reset-password"
+	}
+	if c.Hasher == nil {
+		c.Hasher = NewPasswordHasher(0, 0, nil)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Service implements human identity over a storage.Store.
+type Service struct {
+	cfg   Config
+	store storage.Store
+	cache *sessionCache
+	// unknownFailures counts failed sign-ins for emails with no account, so
+	// that they lock exactly like real accounts do and a locked response
+	// does not reveal that an account exists.
+	unknownFailures *ratelimit.Limiter
+	mails           mailQueue
+}
+
+// NewService builds the service. Call Close to wait for queued mail.
+func NewService(store storage.Store, cfg Config) *Service {
+	cfg.setDefaults()
+	s := &Service{
+		cfg:             cfg,
+		store:           store,
+		cache:           newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
+		unknownFailures: ratelimit.New(cfg.LockoutThreshold, cfg.LockoutDuration),
+	}
+	s.mails.init(cfg.Mailer, cfg.Logger)
+	return s
+}
+
+// Close waits for emails that are still being sent.
+func (s *Service) Close() { s.mails.wait() }
+
+// Hasher exposes the password hasher (benchmarks, CLI).
+func (s *Service) Hasher() *PasswordHasher { return s.cfg.Hasher }
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// emit appends an outbox event inside the caller's transaction.
+func emit(ctx context.Context, tx storage.Store, typ, subject string, payload any, now time.Time) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	e := &storage.Event{Type: typ, Subject: subject, Payload: b, CreatedAt: now}
+	if err := tx.Events().Append(ctx, e); err != nil {
+		return fmt.Errorf("append %s event: %w", typ, err)
+	}
+	return nil
+}
+
+// Event types written by this package.
+const (
+	EventUserCreated     = "user.created"
+	EventUserUpdated     = "user.updated"
+	EventUserDeleted     = "user.deleted"
+	EventSessionCreated  = "session.created"
+	EventSessionRevoked  = "session.revoked"
+	EventPasswordChanged = "password.changed"
+	EventPasswordReset   = "password.reset"
+	EventEmailVerified   = "email.verified"
+	EventSignInFailed    = "auth.sign_in_failed"
+	EventAccountLocked   = "auth.account_locked"
+)
