@@ -65,13 +65,13 @@ func newEnv(t *testing.T, open func(t testing.TB) storage.Store, mutate func(*ka
 	e := &env{t: t, srv: srv, url: "http://" + srv.Listener.Addr().String(), store: store, mailDir: t.TempDir(),
 		clock: &clock{now: time.Now().UTC()}}
 	cfg := kavach.Config{
-		BaseURL:     e.url,
-		Secret:      testSecret,
-		Password:    kavach.PasswordConfig{Iterations: 1000},
-		Email:       kavach.EmailConfig{DevDir: e.mailDir},
-		Limits:      kavach.LimitsConfig{PerIP: 1000, PerAccount: 1000},
-		Now:         e.clock.Now,
-		Logger:      discardLogger(),
+		BaseURL:  e.url,
+		Secret:   testSecret,
+		Password: kavach.PasswordConfig{Iterations: 1000},
+		Email:    kavach.EmailConfig{DevDir: e.mailDir},
+		Limits:   kavach.LimitsConfig{PerIP: 1000, PerAccount: 1000},
+		Now:      e.clock.Now,
+		Logger:   discardLogger(),
 	}
 	if mutate != nil {
 		mutate(&cfg)

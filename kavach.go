@@ -42,11 +42,11 @@ type Kavach struct {
 	cfg       Config
 	ownsStore bool
 	handler   http.Handler
-	origins originGuard
-	limits  limiters
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	closed  sync.Once
+	origins   originGuard
+	limits    limiters
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closed    sync.Once
 }
 
 // New validates cfg, opens and migrates the store and starts background

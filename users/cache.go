@@ -26,6 +26,9 @@ func newSessionCache(ttl time.Duration, max int) *sessionCache {
 }
 
 func (c *sessionCache) get(hash string, now time.Time) (SessionView, bool) {
+	if c.ttl <= 0 {
+		return SessionView{}, false
+	}
 	c.mu.RLock()
 	e, ok := c.entries[hash]
 	c.mu.RUnlock()
@@ -36,6 +39,9 @@ func (c *sessionCache) get(hash string, now time.Time) (SessionView, bool) {
 }
 
 func (c *sessionCache) put(hash string, v SessionView, now time.Time) {
+	if c.ttl <= 0 {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, exists := c.entries[hash]; !exists && len(c.entries) >= c.max {

@@ -48,7 +48,9 @@ func (c *Config) setDefaults() {
 	def(&c.SessionTTL, 7*24*time.Hour)
 	def(&c.BrowserSessionTTL, 24*time.Hour)
 	def(&c.SessionUpdateAge, 24*time.Hour)
-	def(&c.SessionCacheTTL, 30*time.Second)
+	if c.SessionCacheTTL == 0 {
+		c.SessionCacheTTL = 30 * time.Second
+	}
 	def(&c.VerificationTTL, 24*time.Hour)
 	def(&c.PasswordResetTTL, time.Hour)
 	def(&c.LockoutDuration, 15*time.Minute)

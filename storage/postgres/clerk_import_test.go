@@ -14,7 +14,7 @@ import (
 // The import SQL from the Clerk migration guide, verbatim. The schema must
 // accept it as it is.
 const (
-	clerkImportUsers = `INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at) SELECT id, (email_addresses->0->>'email_address'), COALESCE(first_name,'')||' '||COALESCE(last_name,''), (email_addresses->0->'verification'->>'status') = 'verified', image_url, to_timestamp(created_at/1000), to_timestamp(updated_at/1000) FROM clerk_user_import ON CONFLICT (id) DO NOTHING;`
+	clerkImportUsers    = `INSERT INTO kavach_user (id, email, name, email_verified, image, created_at, updated_at) SELECT id, (email_addresses->0->>'email_address'), COALESCE(first_name,'')||' '||COALESCE(last_name,''), (email_addresses->0->'verification'->>'status') = 'verified', image_url, to_timestamp(created_at/1000), to_timestamp(updated_at/1000) FROM clerk_user_import ON CONFLICT (id) DO NOTHING;`
 	clerkImportAccounts = `INSERT INTO kavach_account (id, user_id, provider_id, provider_account_id, access_token, refresh_token, created_at, updated_at) SELECT gen_random_uuid(), u.id, e.value->>'provider', e.value->>'provider_user_id', NULL, NULL, to_timestamp(u.created_at/1000), to_timestamp(u.updated_at/1000) FROM clerk_user_import u, jsonb_array_elements(u.external_accounts) e;`
 )
 

@@ -34,7 +34,7 @@ var _ storage.Store = (*Store)(nil)
 // Open opens (creating if needed) the database file at path. It does not
 // migrate; call Migrate.
 func Open(ctx context.Context, path string) (*Store, error) {
-	db, err := sql.Open("sqlite", DSN(path))
+	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, fmt.Errorf("storage: open sqlite %s: %w", path, err)
 	}
@@ -50,12 +50,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // DB returns the underlying handle, for tools that need raw SQL.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// DSN is the data source name Open uses for path. Every connection in the
+// dsn is the data source name Open uses for path. Every connection in the
 // pool gets the same pragmas: WAL so readers never block the writer, a busy
 // timeout so writers queue instead of failing, foreign keys for ON DELETE
 // CASCADE, and BEGIN IMMEDIATE so a transaction takes the write lock up
 // front instead of failing with SQLITE_BUSY when it first writes.
-func DSN(path string) string {
+func dsn(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")

@@ -16,7 +16,6 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
 func newID(prefix string) string { return prefix + "_" + randomHex(8) }
 
-
 func createUser(t testing.TB, s storage.Store) *storage.User {
 	t.Helper()
 	id := newID("usr")

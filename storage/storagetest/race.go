@@ -18,8 +18,13 @@ var raceTests = []test{
 	{"Transactions", testRaceTransactions},
 }
 
-// racers is how many goroutines each race starts.
-const racers = 20
+// racers is how many goroutines each race starts, and rounds how many
+// times each race runs: one round of fast statements on a small machine
+// can happen to run one after another and hide a lost update.
+const (
+	racers = 20
+	rounds = 5
+)
 
 // race runs fn on racers goroutines released at the same moment and
 // returns their errors, indexed by goroutine.
@@ -57,17 +62,25 @@ func wantOneWinner(t *testing.T, errs []error, loser error) {
 }
 
 func testRaceConsumeOnce(t *testing.T, s storage.Store) {
-	v := createVerification(t, s, createUser(t, s), storage.PurposePasswordReset, now().Add(time.Hour))
-	errs := race(func(int) error {
-		_, err := s.Verifications().Consume(t.Context(), v.Purpose, v.TokenHash, now())
-		return err
-	})
-	wantOneWinner(t, errs, storage.ErrNotFound)
+	u := createUser(t, s)
+	for range rounds {
+		v := createVerification(t, s, u, storage.PurposePasswordReset, now().Add(time.Hour))
+		errs := race(func(int) error {
+			_, err := s.Verifications().Consume(t.Context(), v.Purpose, v.TokenHash, now())
+			return err
+		})
+		wantOneWinner(t, errs, storage.ErrNotFound)
+	}
 }
 
 func testRaceRecordFailedLogin(t *testing.T, s storage.Store) {
+	for range rounds {
+		raceRecordFailedLogin(t, s, createUser(t, s))
+	}
+}
+
+func raceRecordFailedLogin(t *testing.T, s storage.Store, u *storage.User) {
 	const threshold, lockFor = 5, 10 * time.Minute
-	u := createUser(t, s)
 	at := now()
 	counts := make([]int, racers)
 	locks := make([]*time.Time, racers)
@@ -104,18 +117,20 @@ func testRaceRecordFailedLogin(t *testing.T, s storage.Store) {
 }
 
 func testRaceCreateSameEmail(t *testing.T, s storage.Store) {
-	errs := race(func(i int) error {
-		email := "race@example.com"
-		if i%2 == 1 {
-			email = "Race@Example.COM"
-		}
-		return s.Users().Create(t.Context(), &storage.User{ID: fmt.Sprintf("usr_race_%d", i), Email: email})
-	})
-	wantOneWinner(t, errs, storage.ErrAlreadyExists)
+	for round := range rounds {
+		errs := race(func(i int) error {
+			email := fmt.Sprintf("race%d@example.com", round)
+			if i%2 == 1 {
+				email = fmt.Sprintf("Race%d@Example.COM", round)
+			}
+			return s.Users().Create(t.Context(), &storage.User{ID: fmt.Sprintf("usr_race_%d_%d", round, i), Email: email})
+		})
+		wantOneWinner(t, errs, storage.ErrAlreadyExists)
+	}
 	all, err := s.Users().List(t.Context(), 0, 0)
 	must(t, "list", err)
-	if len(all) != 1 {
-		t.Fatalf("%d users stored, want 1", len(all))
+	if len(all) != rounds {
+		t.Fatalf("%d users stored, want %d (one per round)", len(all), rounds)
 	}
 }
 
