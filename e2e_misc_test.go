@@ -1,7 +1,10 @@
 package kavach_test
 
 import (
+	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,5 +131,61 @@ func TestSessionCacheIsInvalidatedOnRevoke(t *testing.T) {
 		b.do("GET", "/api/auth/user", nil).must(t, 200)
 		a.do("POST", "/api/auth/sign-out", nil).must(t, 200)
 		b.do("GET", "/api/auth/user", nil).mustError(t, 401, "UNAUTHENTICATED")
+	})
+}
+
+// eventSink collects delivered events.
+type eventSink struct {
+	mu    sync.Mutex
+	types []string
+}
+
+func (s *eventSink) handle(_ context.Context, e storage.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.types = append(s.types, e.Type)
+	return nil
+}
+
+func (s *eventSink) waitFor(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		need := map[string]int{}
+		for _, w := range want {
+			need[w]++
+		}
+		s.mu.Lock()
+		for _, g := range s.types {
+			need[g]--
+		}
+		s.mu.Unlock()
+		all := true
+		for _, n := range need {
+			all = all && n <= 0
+		}
+		if all {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("events %v never all arrived; got %v", want, s.types)
+}
+
+func TestEventsAreDeliveredAndSurviveARestart(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		store := open(t)
+		// The first node's receiver is down: every delivery fails.
+		down := newEnv(t, func(testing.TB) storage.Store { return store }, func(c *kavach.Config) {
+			c.OnEvent = func(context.Context, storage.Event) error { return errors.New("receiver down") }
+		})
+		down.client().signUp("uma@example.com")
+		down.k.Close() // the process "dies" with the events undelivered
+
+		sink := &eventSink{}
+		up := newEnv(t, func(testing.TB) storage.Store { return store }, func(c *kavach.Config) { c.OnEvent = sink.handle })
+		sink.waitFor(t, "user.created", "session.created")
+		up.client().signIn("uma@example.com", goodPassword).must(t, 200)
+		sink.waitFor(t, "user.created", "session.created", "session.created")
 	})
 }

@@ -105,7 +105,9 @@ func (s *Service) Close() { s.mails.wait() }
 // Hasher exposes the password hasher (benchmarks, CLI).
 func (s *Service) Hasher() *PasswordHasher { return s.cfg.Hasher }
 
-func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+// now is the service clock, at the millisecond precision both stores keep,
+// so what an API call returns equals what a later read returns.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 // emit appends an outbox event inside the caller's transaction.
 func emit(ctx context.Context, tx storage.Store, typ, subject string, payload any, now time.Time) error {
