@@ -19,7 +19,11 @@ type UpdateUserInput struct {
 
 // GetUser returns one user.
 func (s *Service) GetUser(ctx context.Context, userID string) (storage.User, error) {
-	u, err := s.store.Users().Get(ctx, userID)
+	return found(s.store.Users().Get(ctx, userID))
+}
+
+// found translates a store lookup into the domain's answer.
+func found(u *storage.User, err error) (storage.User, error) {
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.User{}, ErrUserNotFound
 	}
@@ -157,20 +161,13 @@ func (s *Service) DeleteUser(ctx context.Context, userID string) error {
 	return err
 }
 
-// FindUserByEmail looks a user up by address (CLI).
+// FindUserByEmail looks a user up by address.
 func (s *Service) FindUserByEmail(ctx context.Context, email string) (storage.User, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
 		return storage.User{}, err
 	}
-	u, err := s.store.Users().GetByEmail(ctx, e)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.User{}, ErrUserNotFound
-	}
-	if err != nil {
-		return storage.User{}, fmt.Errorf("load user: %w", err)
-	}
-	return *u, nil
+	return found(s.store.Users().GetByEmail(ctx, e))
 }
 
 func newUserID() string { return id.New("usr") }

@@ -71,21 +71,17 @@ func (s *Service) sendVerification(ctx context.Context, user storage.User, callb
 // either way, so it cannot be used to find accounts. callbackURL must
 // already be checked against the trusted origins by the caller.
 func (s *Service) SendVerification(ctx context.Context, email, callbackURL string) error {
-	email, err := NormalizeEmail(email)
-	if err != nil {
-		return err
-	}
-	user, err := s.store.Users().GetByEmail(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) {
+	user, err := s.FindUserByEmail(ctx, email)
+	if errors.Is(err, ErrUserNotFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("load user: %w", err)
+		return err
 	}
 	if user.EmailVerified {
 		return nil
 	}
-	return s.sendVerification(ctx, *user, callbackURL)
+	return s.sendVerification(ctx, user, callbackURL)
 }
 
 // VerifyEmail consumes a verification token and marks the address verified.
@@ -138,18 +134,14 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (storage.User, 
 // answers the same whether or not one does. redirectTo (already checked
 // against the trusted origins) overrides the configured reset page.
 func (s *Service) RequestPasswordReset(ctx context.Context, email, redirectTo string) error {
-	email, err := NormalizeEmail(email)
-	if err != nil {
-		return err
-	}
-	user, err := s.store.Users().GetByEmail(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) {
+	user, err := s.FindUserByEmail(ctx, email)
+	if errors.Is(err, ErrUserNotFound) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("load user: %w", err)
+		return err
 	}
-	token, err := s.issueToken(ctx, *user, storage.PurposePasswordReset, s.cfg.PasswordResetTTL)
+	token, err := s.issueToken(ctx, user, storage.PurposePasswordReset, s.cfg.PasswordResetTTL)
 	if err != nil {
 		return err
 	}
