@@ -102,7 +102,9 @@ func (a *Auth) authenticate(ctx context.Context, r *http.Request) (users.Session
 	if tok == "" {
 		return users.SessionView{}, false, users.ErrUnauthenticated
 	}
-	return a.k.Users.Authenticate(ctx, tok)
+	// The library cannot re-send the cookie, so it never slides the expiry
+	// (the HTTP endpoints do, and re-send it).
+	return a.k.Users.Authenticate(ctx, tok, false)
 }
 
 func sessionData(v users.SessionView) SessionData {

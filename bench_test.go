@@ -21,6 +21,7 @@ func benchInstance(b *testing.B, open func(testing.TB) storage.Store, mutate fun
 		BaseURL: "http://localhost:8080", Secret: testSecret, Logger: discardLogger(),
 		Password: kavach.PasswordConfig{Iterations: 1000},
 		Limits:   kavach.LimitsConfig{PerIP: 1 << 30, PerAccount: 1 << 30},
+		Email:    kavach.EmailConfig{DevDir: b.TempDir()},
 	}
 	if mutate != nil {
 		mutate(&cfg)

@@ -260,11 +260,57 @@ func checkOrigin(raw string, allowPath bool) error {
 	return nil
 }
 
-// origin returns scheme://host[:port] of a URL, lower-cased.
+// origin returns the normalized origin of a URL: scheme://host[:port],
+// lower-cased, without the scheme's default port — the form browsers send
+// in the Origin header. It returns "" for anything that is not an absolute
+// http(s) URL.
 func origin(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return ""
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host)
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
+}
+
+// loopbackAliases returns the same origin under the other loopback names,
+// so that in development a browser on http://127.0.0.1:8080 is as trusted
+// as one on http://localhost:8080.
+func loopbackAliases(o string) []string {
+	u, err := url.Parse(o)
+	if err != nil {
+		return nil
+	}
+	names := []string{"localhost", "127.0.0.1", "[::1]"}
+	host := u.Hostname()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	isLoopback := false
+	for _, n := range names {
+		isLoopback = isLoopback || n == host
+	}
+	if !isLoopback {
+		return nil
+	}
+	var out []string
+	for _, n := range names {
+		if n != host {
+			a := u.Scheme + "://" + n
+			if u.Port() != "" {
+				a += ":" + u.Port()
+			}
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -2,9 +2,11 @@ package kavach_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,11 +122,16 @@ func TestBearerTokenAndLibraryAPI(t *testing.T) {
 		if u.Email != "dave@example.com" {
 			t.Fatalf("user %+v", u)
 		}
-		// Library use: Auth.GetSession on a plain request.
+		// Library use: Auth.GetSession on a plain request. It never slides
+		// the expiry, since it cannot re-send the cookie.
+		e.clock.Advance(25 * time.Hour)
 		req := httptest_request(t, "Bearer "+d.Token)
 		res := e.k.Auth.GetSession(context.Background(), req)
 		if !res.Success || res.Data == nil || res.Data.User.ID != d.User.ID {
 			t.Fatalf("GetSession %+v", res)
+		}
+		if !res.Data.Session.ExpiresAt.Equal(d.Session.ExpiresAt) {
+			t.Fatalf("library lookup slid the expiry: %v → %v", d.Session.ExpiresAt, res.Data.Session.ExpiresAt)
 		}
 		none := e.k.Auth.GetUser(context.Background(), httptest_request(t, ""))
 		if !none.Success || none.Data != nil || none.Error != nil {
@@ -441,11 +448,52 @@ func TestLockout(t *testing.T) {
 		}
 		e.clock.Advance(16 * time.Minute)
 		c.signIn("nina@example.com", goodPassword).must(t, 200)
-		// Success cleared the counter.
-		usr, err := e.store.Users().GetByEmail(context.Background(), "nina@example.com")
-		if err != nil || usr.FailedLogins != 0 || usr.LockedUntil != nil {
-			t.Fatalf("counter not reset: %+v %v", usr, err)
+		// Success cleared the counter: two more failures do not lock.
+		for range 2 {
+			c.signIn("nina@example.com", "wrong-password-xx").mustError(t, 401, "INVALID_CREDENTIALS")
 		}
+		c.signIn("nina@example.com", goodPassword).must(t, 200)
+		// A password reset lifts a lock.
+		for range 3 {
+			c.signIn("nina@example.com", "wrong-password-xx").mustError(t, 401, "INVALID_CREDENTIALS")
+		}
+		c.signIn("nina@example.com", goodPassword).mustError(t, 429, "TOO_MANY_ATTEMPTS")
+		c.do("POST", "/api/auth/password/forgot", map[string]string{"email": "nina@example.com"}).must(t, 200)
+		tok := tokenOf(t, e.waitMail("nina@example.com", "Reset your password"))
+		c.do("POST", "/api/auth/password/reset", map[string]string{"token": tok, "newPassword": "brand-new-passphrase-8"}).must(t, 200)
+		c.signIn("nina@example.com", "brand-new-passphrase-8").must(t, 200)
+	})
+}
+
+// Parallel guesses must not get past the lockout: every attempt is counted
+// before its password is checked, so at most threshold attempts are ever
+// checked and the right password among later ones is refused.
+func TestLockoutHoldsUnderParallelGuesses(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		const threshold = 5
+		e := newEnv(t, open, func(c *kavach.Config) { c.Limits.LockoutThreshold = threshold })
+		e.client().signUp("oscar@example.com")
+		const guesses = 30
+		statuses := make(chan int, guesses+1)
+		var wg sync.WaitGroup
+		for i := range guesses {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses <- e.client().signIn("oscar@example.com", fmt.Sprintf("wrong-guess-%02d", i)).Status
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for s := range statuses {
+			counts[s]++
+		}
+		if counts[401] != threshold || counts[429] != guesses-threshold {
+			t.Fatalf("answers %v: want %d×401 and %d×429", counts, threshold, guesses-threshold)
+		}
+		// The right password is refused while locked.
+		e.client().signIn("oscar@example.com", goodPassword).mustError(t, 429, "TOO_MANY_ATTEMPTS")
 	})
 }
 

@@ -3,6 +3,8 @@ package kavach_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -187,5 +189,60 @@ func TestEventsAreDeliveredAndSurviveARestart(t *testing.T) {
 		sink.waitFor(t, "user.created", "session.created")
 		up.client().signIn("uma@example.com", goodPassword).must(t, 200)
 		sink.waitFor(t, "user.created", "session.created", "session.created")
+	})
+}
+
+// Bytes a database refuses must come back as a client error, never a 500.
+func TestHostileTextIsAClientError(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		a := e.client()
+		a.signUp("val@example.com")
+
+		// A broken or very long User-Agent is recorded cleaned, not refused.
+		for _, ua := range []string{"bad\xff", strings.Repeat("a", 511) + "é"} {
+			c := e.client()
+			c.headers["User-Agent"] = ua
+			c.signIn("val@example.com", goodPassword).must(t, 200)
+		}
+		bad := []struct {
+			name, method, path, body string
+			status                   int
+		}{
+			{"NUL in image", "PATCH", "/api/auth/user", `{"image":"https://x.example/\u0000"}`, 400},
+			{"NUL in name", "PATCH", "/api/auth/user", `{"name":"a\u0000b"}`, 400},
+			{"NUL in sign-up image", "POST", "/api/auth/sign-up/email", `{"email":"w@example.com","password":"` + goodPassword + `","image":"https://x.example/\u0000"}`, 400},
+			{"NUL in sign-up email", "POST", "/api/auth/sign-up/email", `{"email":"w\u0000@example.com","password":"` + goodPassword + `"}`, 400},
+			{"NUL in session id", "POST", "/api/auth/sessions/revoke", `{"id":"ses_\u0000"}`, 404},
+			{"NUL in sign-in email", "POST", "/api/auth/sign-in/email", `{"email":"val\u0000@example.com","password":"x"}`, 401},
+			{"NUL in forgot email", "POST", "/api/auth/password/forgot", `{"email":"val\u0000@example.com"}`, 400},
+		}
+		for _, b := range bad {
+			t.Run(b.name, func(t *testing.T) {
+				if r := a.do(b.method, b.path, b.body); r.Status != b.status {
+					t.Fatalf("status %d, want %d: %s", r.Status, b.status, r.Raw)
+				}
+			})
+		}
+		a.do("GET", "/api/auth/email/verify?token=%00%ff", nil).mustError(t, 400, "INVALID_TOKEN")
+	})
+}
+
+func TestEmptyChunkedBodyOnOptionalEndpoint(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		d := e.client().signUp("wes@example.com")
+		req, _ := http.NewRequest("POST", e.url+"/api/auth/sessions/revoke-others", io.NopCloser(strings.NewReader("")))
+		req.ContentLength = -1 // chunked
+		req.Header.Set("Authorization", "Bearer "+d.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("empty chunked body: %d", resp.StatusCode)
+		}
 	})
 }

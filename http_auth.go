@@ -1,7 +1,9 @@
 package kavach
 
 import (
+	"bufio"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 
@@ -42,11 +44,21 @@ func (k *Kavach) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	return true
 }
 
-// decodeOptional accepts an empty body for endpoints whose fields are all
-// optional, and decodes strictly otherwise.
+// decodeOptional accepts an empty body (also a chunked one) for endpoints
+// whose fields are all optional, and decodes strictly otherwise.
 func (k *Kavach) decodeOptional(w http.ResponseWriter, r *http.Request, dst any) bool {
-	if r.ContentLength == 0 {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return true
+	}
+	if r.ContentLength < 0 {
+		br := bufio.NewReader(r.Body)
+		if _, err := br.Peek(1); err == io.EOF {
+			return true
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, r.Body}
 	}
 	return k.decode(w, r, dst)
 }
@@ -76,6 +88,7 @@ func (k *Kavach) handleSignUp(w http.ResponseWriter, r *http.Request) {
 	res, err := k.Users.SignUp(r.Context(), users.SignUpInput{
 		Email: req.Email, Password: req.Password, Name: req.Name, Image: req.Image,
 		RememberMe: req.RememberMe == nil || *req.RememberMe, Client: k.clientInfo(r),
+		CallbackURL: k.absolute(req.CallbackURL),
 	})
 	if err != nil {
 		k.fail(w, r, err)
@@ -147,7 +160,7 @@ func (k *Kavach) session(w http.ResponseWriter, r *http.Request) (users.SessionV
 	if tok == "" {
 		return users.SessionView{}, users.ErrUnauthenticated
 	}
-	view, refreshed, err := k.Users.Authenticate(r.Context(), tok)
+	view, refreshed, err := k.Users.Authenticate(r.Context(), tok, true)
 	if errors.Is(err, users.ErrUnauthenticated) && fromCookie {
 		k.Auth.cookie.clear(w)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/kavachos/kavach/internal/httpx"
+	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/users"
 )
 
@@ -25,6 +26,8 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusBadRequest, policyCode(policyErr.Reason), policyErr.Message
 	case errors.As(err, &inputErr):
 		return http.StatusBadRequest, "INVALID_REQUEST", inputErr.Error()
+	case errors.Is(err, storage.ErrInvalidValue):
+		return http.StatusBadRequest, "INVALID_REQUEST", "The request contains text that is not valid UTF-8 or contains control characters."
 	case errors.Is(err, users.ErrInvalidCredentials):
 		return http.StatusUnauthorized, "INVALID_CREDENTIALS", "Invalid email or password."
 	case errors.Is(err, users.ErrUnauthenticated):

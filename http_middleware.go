@@ -51,8 +51,14 @@ type originGuard struct {
 	trusted map[string]bool
 }
 
-func newOriginGuard(baseURL string, extra []string) originGuard {
-	g := originGuard{trusted: map[string]bool{origin(baseURL): true}}
+func newOriginGuard(baseURL string, extra []string, development bool) originGuard {
+	base := origin(baseURL)
+	g := originGuard{trusted: map[string]bool{base: true}}
+	if development {
+		for _, a := range loopbackAliases(base) {
+			g.trusted[a] = true
+		}
+	}
 	for _, o := range extra {
 		if v := origin(o); v != "" {
 			g.trusted[v] = true
@@ -61,7 +67,10 @@ func newOriginGuard(baseURL string, extra []string) originGuard {
 	return g
 }
 
-func (g originGuard) isTrusted(o string) bool { return g.trusted[strings.ToLower(o)] }
+func (g originGuard) isTrusted(o string) bool {
+	n := origin(o)
+	return n != "" && g.trusted[n]
+}
 
 // allowed reports whether r may proceed.
 func (g originGuard) allowed(r *http.Request) bool {
@@ -76,7 +85,7 @@ func (g originGuard) allowed(r *http.Request) bool {
 		return o != "null" && g.isTrusted(o)
 	}
 	if ref := r.Header.Get("Referer"); ref != "" {
-		return g.isTrusted(origin(ref))
+		return g.isTrusted(ref)
 	}
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":
@@ -98,7 +107,7 @@ func (g originGuard) trustedRedirect(raw string) bool {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
 		return false
 	}
-	return g.isTrusted(u.Scheme + "://" + u.Host)
+	return g.isTrusted(raw)
 }
 
 func (k *Kavach) checkOrigin(next http.Handler) http.Handler {

@@ -17,7 +17,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	k.origins = newOriginGuard(k.cfg.BaseURL, k.cfg.TrustedOrigins)
+	k.origins = newOriginGuard(k.cfg.BaseURL, k.cfg.TrustedOrigins, k.cfg.Env == EnvDevelopment)
 	k.limits = limiters{
 		ip:      clientip.Resolver{TrustedProxies: proxies},
 		perIP:   ratelimit.New(k.cfg.Limits.PerIP, k.cfg.Limits.Window),

@@ -118,9 +118,14 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
-	d := outbox.NewDispatcher(store, cfg.OnEvent, cfg.Logger)
-	k.wg.Add(2)
-	go func() { defer k.wg.Done(); d.Run(bg) }()
+	// Without a handler no dispatcher runs: events stay in the outbox for
+	// the instance that has one (a CLI run must never consume them).
+	if cfg.OnEvent != nil {
+		d := outbox.NewDispatcher(store, cfg.OnEvent, cfg.Logger)
+		k.wg.Add(1)
+		go func() { defer k.wg.Done(); d.Run(bg) }()
+	}
+	k.wg.Add(1)
 	go func() { defer k.wg.Done(); k.sweep(bg, 10*time.Minute) }()
 	return k, nil
 }

@@ -14,6 +14,12 @@ var (
 	ErrNotFound = errors.New("storage: not found")
 	// ErrAlreadyExists means a uniqueness constraint would be violated.
 	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrInvalidValue means a value cannot be stored as given: text that is
+	// not valid UTF-8 or that contains NUL. Both drivers refuse the same
+	// values. Domain packages validate input first; this is the safety net
+	// that keeps a client's mistake from becoming a 500. Lookups with such a
+	// value return it too (not ErrNotFound).
+	ErrInvalidValue = errors.New("storage: invalid value")
 )
 
 // Store is the whole persistence surface. Each method returns a small
@@ -23,6 +29,7 @@ type Store interface {
 	Accounts() Accounts
 	Sessions() Sessions
 	Verifications() Verifications
+	LoginAttempts() LoginAttempts
 	Events() Events
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the
@@ -51,9 +58,6 @@ type User struct {
 	Image         *string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
-	// FailedLogins and LockedUntil back the atomic lockout counter.
-	FailedLogins int
-	LockedUntil  *time.Time
 }
 
 // Users stores kavach_user rows.
@@ -66,16 +70,6 @@ type Users interface {
 	Delete(ctx context.Context, id string) error // cascades to accounts, sessions, verifications
 	// List returns users ordered by CreatedAt then ID.
 	List(ctx context.Context, limit, offset int) ([]User, error)
-
-	// RecordFailedLogin atomically counts one failed sign-in. If a previous
-	// lock has expired (LockedUntil <= now) the count restarts at 1 and the
-	// lock is cleared; otherwise the count is incremented, and when it reaches
-	// threshold LockedUntil becomes now+lockFor. It returns the new count and
-	// lock. It must be correct under concurrent callers (no lost increments):
-	// a single UPDATE ... RETURNING, not read-modify-write.
-	RecordFailedLogin(ctx context.Context, id string, now time.Time, threshold int, lockFor time.Duration) (count int, lockedUntil *time.Time, err error)
-	// ResetFailedLogins sets FailedLogins to 0 and LockedUntil to NULL.
-	ResetFailedLogins(ctx context.Context, id string) error
 }
 
 // ProviderCredential is the provider id of the account row that holds a
@@ -174,6 +168,31 @@ type Verifications interface {
 	// links once a new one is issued or a reset succeeds).
 	DeleteByUser(ctx context.Context, userID, purpose string) error
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+}
+
+// LoginAttempts counts failed sign-ins per key (the SHA-256 of a
+// normalized email) in table kavach_login_attempt. Known and unknown
+// accounts are counted alike, so a lock reveals nothing about whether an
+// account exists, and the count is exact across nodes.
+type LoginAttempts interface {
+	// Claim atomically records one attempt for key before the password is
+	// checked. If key is locked at now (LockedUntil > now), nothing changes:
+	// allowed is false and lockedUntil is the current lock. Otherwise the
+	// attempt is counted: a lock that has expired restarts the count at 1
+	// and is cleared, else the count is incremented; when the count reaches
+	// threshold, lockedUntil becomes now+lockFor. Then allowed is true and
+	// count and lockedUntil are the new values. Under any number of
+	// concurrent callers at most threshold are allowed until the lock ends
+	// or Reset is called (one statement, not read-modify-write). A refused
+	// claim returns the count stored when the lock was set.
+	Claim(ctx context.Context, key string, now time.Time, threshold int, lockFor time.Duration) (allowed bool, count int, lockedUntil *time.Time, err error)
+	// Get returns the state of key; a key never seen is (0, nil, nil).
+	Get(ctx context.Context, key string) (count int, lockedUntil *time.Time, err error)
+	// Reset forgets key (after a successful sign-in or password reset).
+	Reset(ctx context.Context, key string) error
+	// DeleteStale removes rows not updated since before whose lock (if any)
+	// has ended by then; returns count.
+	DeleteStale(ctx context.Context, before time.Time) (int, error)
 }
 
 // Event is an outbox row (table kavach_event): written in the same

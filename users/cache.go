@@ -9,7 +9,12 @@ import (
 // lookups cost no query. Entries live for ttl at most; revocations on this
 // node invalidate at once, revocations on other nodes are seen within ttl.
 type sessionCache struct {
-	mu      sync.RWMutex
+	mu sync.RWMutex
+	// gen counts invalidations. A lookup that read the store notes gen
+	// first and may only cache its result if no invalidation happened in
+	// between; otherwise a revocation racing the read could be undone by
+	// caching the pre-revocation view.
+	gen     uint64
 	ttl     time.Duration
 	max     int
 	entries map[string]cacheEntry      // by token hash
@@ -38,12 +43,23 @@ func (c *sessionCache) get(hash string, now time.Time) (SessionView, bool) {
 	return e.view, true
 }
 
-func (c *sessionCache) put(hash string, v SessionView, now time.Time) {
+// generation returns the invalidation counter to pass to put.
+func (c *sessionCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+// put caches v unless an invalidation happened since gen was read.
+func (c *sessionCache) put(hash string, v SessionView, now time.Time, gen uint64) {
 	if c.ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
 	if _, exists := c.entries[hash]; !exists && len(c.entries) >= c.max {
 		c.evictLocked(now)
 	}
@@ -56,25 +72,23 @@ func (c *sessionCache) put(hash string, v SessionView, now time.Time) {
 	set[hash] = true
 }
 
-// evictLocked drops stale entries, or, if none are stale, an arbitrary
-// tenth of the cache: a full cache must never block new sign-ins.
+// evictLocked frees at least a tenth of the cache, stale entries first, so
+// that a full cache costs one scan per max/10 insertions, not one per
+// insertion, and never blocks new sign-ins.
 func (c *sessionCache) evictLocked(now time.Time) {
-	removed := 0
+	target := c.max/10 + 1
 	for h, e := range c.entries {
 		if now.Sub(e.cachedAt) >= c.ttl {
 			c.removeLocked(h)
-			removed++
+			target--
 		}
 	}
-	if removed > 0 {
-		return
-	}
-	target := c.max/10 + 1
 	for h := range c.entries {
-		c.removeLocked(h)
-		if target--; target == 0 {
+		if target <= 0 {
 			return
 		}
+		c.removeLocked(h)
+		target--
 	}
 }
 
@@ -95,6 +109,7 @@ func (c *sessionCache) removeLocked(hash string) {
 func (c *sessionCache) invalidate(hashes ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for _, h := range hashes {
 		c.removeLocked(h)
 	}
@@ -105,6 +120,7 @@ func (c *sessionCache) invalidate(hashes ...string) {
 func (c *sessionCache) invalidateUser(userID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for h := range c.byUser[userID] {
 		delete(c.entries, h)
 	}

@@ -13,6 +13,10 @@ const maxEmailLength = 254
 // strictly RFC-correct, but every mainstream provider treats it that way and
 // it is what prevents two accounts for one inbox.
 func NormalizeEmail(raw string) (string, error) {
+	// Check before lower-casing: ToLower turns invalid bytes into U+FFFD.
+	if !validText(raw) {
+		return "", &InputError{Field: "email", Message: "email is not a valid address"}
+	}
 	e := strings.ToLower(strings.TrimSpace(raw))
 	if e == "" {
 		return "", &InputError{Field: "email", Message: "email is required"}

@@ -17,6 +17,8 @@ func TestNormalizeEmail(t *testing.T) {
 		{"trailing dot", "alice@example.", "", false},
 		{"two addresses", "a@example.com,b@example.com", "", false},
 		{"newline", "a@example.com\nBcc: x@y.z", "", false},
+		{"NUL", "a\x00@example.com", "", false},
+		{"invalid utf-8", "a\xff@example.com", "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

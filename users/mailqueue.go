@@ -9,41 +9,83 @@ import (
 	"github.com/kavachos/kavach/internal/mail"
 )
 
-// mailQueue sends mail off the request path, so that whether a message was
-// sent (the account exists) does not show in response timing. Close waits
-// for what is in flight; a bounded number of sends run at once.
+// mailQueue runs mail jobs off the request path: whether a message is sent
+// (the account exists) must not show in response timing, and a slow SMTP
+// server must not hold requests. A fixed number of workers drain a bounded
+// queue; when the queue is full the job is dropped and logged rather than
+// letting memory grow. Close drains what was queued.
 type mailQueue struct {
 	mailer mail.Mailer
 	logger *slog.Logger
+	jobs   chan mailJob
 	wg     sync.WaitGroup
-	slots  chan struct{}
+	mu     sync.RWMutex // guards closed against a send on a closed channel
+	closed bool
 }
 
-const mailSendTimeout = 30 * time.Second
+// mailJob prepares (e.g. issues a token) and sends one message.
+type mailJob struct {
+	name string
+	run  func(ctx context.Context, m mail.Mailer) error
+}
 
-func (q *mailQueue) init(m mail.Mailer, logger *slog.Logger) {
+const (
+	mailWorkers     = 4
+	mailQueueSize   = 1024
+	mailSendTimeout = 30 * time.Second
+)
+
+func (q *mailQueue) start(m mail.Mailer, logger *slog.Logger) {
 	q.mailer, q.logger = m, logger
-	q.slots = make(chan struct{}, 16)
+	q.jobs = make(chan mailJob, mailQueueSize)
+	for range mailWorkers {
+		q.wg.Add(1)
+		go func() {
+			defer q.wg.Done()
+			for job := range q.jobs {
+				q.run(job)
+			}
+		}()
+	}
 }
 
-func (q *mailQueue) send(msg mail.Message) {
+func (q *mailQueue) run(job mailJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), mailSendTimeout)
+	defer cancel()
+	if err := job.run(ctx, q.mailer); err != nil {
+		// The address is personal data and the body holds a live token:
+		// log neither.
+		q.logger.Error("sending email failed", "email", job.name, "err", err)
+	}
+}
+
+// submit queues a job. Without a mailer nothing is queued: the job would
+// issue a token no one can receive.
+func (q *mailQueue) submit(name string, run func(ctx context.Context, m mail.Mailer) error) {
 	if q.mailer == nil {
-		q.logger.Warn("no mailer configured; email not sent", "subject", msg.Subject)
+		q.logger.Warn("no mailer configured; email not sent", "email", name)
 		return
 	}
-	q.wg.Add(1)
-	go func() {
-		defer q.wg.Done()
-		q.slots <- struct{}{}
-		defer func() { <-q.slots }()
-		ctx, cancel := context.WithTimeout(context.Background(), mailSendTimeout)
-		defer cancel()
-		if err := q.mailer.Send(ctx, msg); err != nil {
-			// The address is personal data and the body holds a live token:
-			// log neither.
-			q.logger.Error("sending email failed", "subject", msg.Subject, "err", err)
-		}
-	}()
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		q.logger.Warn("shutting down; email not sent", "email", name)
+		return
+	}
+	select {
+	case q.jobs <- mailJob{name: name, run: run}:
+	default:
+		q.logger.Error("mail queue full; email dropped", "email", name, "queued", mailQueueSize)
+	}
 }
 
-func (q *mailQueue) wait() { q.wg.Wait() }
+// close stops taking jobs and waits for the queued ones.
+func (q *mailQueue) close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.jobs)
+	}
+	q.mu.Unlock()
+	q.wg.Wait()
+}

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -56,7 +58,13 @@ type PasswordHasher struct {
 	// dummy is a current-params hash no password matches in practice; DummyVerify
 	// checks against it so unknown accounts cost the same as known ones.
 	dummy string
+	// padded counts DummyVerify calls (tests check that cheap failures are padded).
+	padded atomic.Int64
 }
+
+// MaxHashWait bounds how long a request waits for a free hashing slot before
+// the server answers that it is busy.
+const MaxHashWait = 5 * time.Second
 
 // NewPasswordHasher returns a hasher. iterations <= 0 means DefaultPBKDF2Iterations
 // and values above MaxPBKDF2Iterations are lowered to it, so every hash it writes
@@ -99,14 +107,27 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 }
 
 // Verify reports whether password matches stored. needsRehash is true when it matches
-// but stored is not a PBKDF2 hash at the current iteration count (weaker or stronger
-// params, bcrypt, KavachOS's format, or a hash the legacy hook accepted); the caller
-// should then store a fresh Hash.
+// but stored is weaker than what Hash produces today: a PBKDF2 hash with fewer
+// iterations, bcrypt, KavachOS's format, or a hash the legacy hook accepted; the caller
+// should then store a fresh Hash. A stronger stored hash is kept.
 //
 // A malformed stored hash, or one with absurd cost parameters, simply does not match.
+// A failed check against anything cheaper than a current hash is padded with the work
+// of one current hash, so that a wrong password for an imported (bcrypt) or malformed
+// hash answers no faster than an unknown account does.
 // err is non-nil only when no answer could be computed: the context ended while
 // waiting (ErrHasherBusy) or the legacy hook failed.
 func (h *PasswordHasher) Verify(ctx context.Context, stored, password string) (ok, needsRehash bool, err error) {
+	ok, current, err := h.verify(ctx, stored, password)
+	if err == nil && !ok && !current {
+		h.DummyVerify(ctx, password)
+	}
+	return ok, ok && !current, err
+}
+
+// verify checks password against stored; current reports that stored is our
+// format at (at least) today's iteration count.
+func (h *PasswordHasher) verify(ctx context.Context, stored, password string) (ok, current bool, err error) {
 	if len(password) > MaxPasswordBytes || stored == "" {
 		return false, false, nil
 	}
@@ -117,20 +138,20 @@ func (h *PasswordHasher) Verify(ctx context.Context, stored, password string) (o
 			return false, false, nil
 		}
 		ok, err = h.checkPBKDF2(ctx, password, salt, iter, want)
-		return ok, ok && iter != h.iterations, err
+		return ok, iter >= h.iterations, err
 	case isBcrypt(stored):
 		ok, err = h.checkBcrypt(ctx, stored, password)
-		return ok, ok, err
+		return ok, false, err
 	case strings.HasPrefix(stored, kavachOSPrefix):
 		iter, salt, want, parsed := parseKavachOS(stored)
 		if !parsed {
 			return false, false, nil
 		}
 		ok, err = h.checkPBKDF2(ctx, password, salt, iter, want)
-		return ok, ok, err
+		return ok, false, err
 	case h.legacy != nil:
 		ok, err = h.checkLegacy(ctx, stored, password)
-		return ok, ok, err
+		return ok, false, err
 	}
 	return false, false, nil
 }
@@ -139,7 +160,8 @@ func (h *PasswordHasher) Verify(ctx context.Context, stored, password string) (o
 // when the account does not exist, so response time does not reveal which emails
 // have accounts.
 func (h *PasswordHasher) DummyVerify(ctx context.Context, password string) {
-	_, _, _ = h.Verify(ctx, h.dummy, password)
+	h.padded.Add(1)
+	_, _, _ = h.verify(ctx, h.dummy, password)
 }
 
 func (h *PasswordHasher) checkPBKDF2(ctx context.Context, password string, salt []byte, iter int, want []byte) (bool, error) {
@@ -198,11 +220,18 @@ func (h *PasswordHasher) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
+	// Waiting is bounded on our side too: the request context of a client
+	// that stays connected never ends, and a queue that only grows would
+	// turn a burst into memory exhaustion and minutes-long answers.
+	t := time.NewTimer(MaxHashWait)
+	defer t.Stop()
 	select {
 	case h.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("users: %w: %w", ErrHasherBusy, ctx.Err())
+	case <-t.C:
+		return fmt.Errorf("users: %w: waited %v for a hashing slot", ErrHasherBusy, MaxHashWait)
 	}
 }
 

@@ -20,6 +20,9 @@ type SignUpInput struct {
 	Image      *string
 	RememberMe bool
 	Client     ClientInfo
+	// CallbackURL, already checked against the trusted origins, is where
+	// the verification link sends the browser after verifying.
+	CallbackURL string
 }
 
 // SignInInput is an email/password sign-in attempt.
@@ -47,8 +50,8 @@ func checkName(name string) (string, error) {
 	if utf8.RuneCountInString(name) > maxNameLength {
 		return "", &InputError{Field: "name", Message: fmt.Sprintf("name must be at most %d characters", maxNameLength)}
 	}
-	if strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", &InputError{Field: "name", Message: "name must not contain control characters"}
+	if !validText(name) {
+		return "", &InputError{Field: "name", Message: "name must be text without control characters"}
 	}
 	return name, nil
 }
@@ -58,7 +61,8 @@ func checkImage(image *string) error {
 		return nil
 	}
 	v := *image
-	if len(v) > maxImageLength || !(strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://")) {
+	if len(v) > maxImageLength || !validText(v) || strings.ContainsAny(v, " <>\"") ||
+		!(strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://")) {
 		return &InputError{Field: "image", Message: "image must be an http(s) URL of at most 2048 characters"}
 	}
 	return nil
@@ -106,13 +110,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (AuthResult, error
 	if err != nil {
 		return AuthResult{}, err
 	}
-	if s.cfg.Mailer != nil {
-		// Best effort: a failure to mail must not undo the sign-up; the user
-		// can ask for another link.
-		if err := s.sendVerification(ctx, user, ""); err != nil {
-			s.cfg.Logger.Error("queueing verification email failed", "user", user.ID, "err", err)
-		}
-	}
+	s.sendVerification(user, in.CallbackURL)
 	return res, nil
 }
 
@@ -139,7 +137,8 @@ func (s *Service) insertUser(ctx context.Context, tx storage.Store, u *storage.U
 
 // SignIn checks an email and password and opens a session. Unknown emails,
 // wrong passwords and accounts without a password all return
-// ErrInvalidCredentials after the same amount of hashing work.
+// ErrInvalidCredentials after the same amount of hashing work, and all count
+// toward the same lockout.
 func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error) {
 	email, err := NormalizeEmail(in.Email)
 	if err != nil {
@@ -149,39 +148,41 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 		return AuthResult{}, ErrInvalidCredentials
 	}
 	now := s.now()
+	att, err := s.claimAttempt(ctx, email, now)
+	if err != nil {
+		return AuthResult{}, err
+	}
 	user, err := s.store.Users().GetByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
-		return AuthResult{}, s.failUnknown(ctx, email, in.Password, now)
+		s.cfg.Hasher.DummyVerify(ctx, in.Password)
+		return AuthResult{}, s.attemptFailed(ctx, att, "", now)
 	}
 	if err != nil {
 		return AuthResult{}, fmt.Errorf("load user: %w", err)
-	}
-	if user.LockedUntil != nil && now.Before(*user.LockedUntil) {
-		s.cfg.Hasher.DummyVerify(ctx, in.Password)
-		return AuthResult{}, &LockedError{Until: *user.LockedUntil}
 	}
 	ok, err := s.checkPassword(ctx, user.ID, in.Password)
 	if err != nil {
 		return AuthResult{}, err
 	}
 	if !ok {
-		return AuthResult{}, s.recordFailure(ctx, user, now)
-	}
-	if s.cfg.RequireVerifiedEmail && !user.EmailVerified {
-		return AuthResult{}, ErrEmailNotVerified
+		return AuthResult{}, s.attemptFailed(ctx, att, user.ID, now)
 	}
 	var res AuthResult
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
-		if user.FailedLogins > 0 || user.LockedUntil != nil {
-			if err := tx.Users().ResetFailedLogins(ctx, user.ID); err != nil {
-				return fmt.Errorf("reset failed logins: %w", err)
-			}
-			user.FailedLogins, user.LockedUntil = 0, nil
+		if err := tx.LoginAttempts().Reset(ctx, att.key); err != nil {
+			return fmt.Errorf("reset login attempts: %w", err)
+		}
+		if s.cfg.RequireVerifiedEmail && !user.EmailVerified {
+			return ErrEmailNotVerified
 		}
 		is, err := s.createSession(ctx, tx, user.ID, in.RememberMe, in.Client, "email-password", now)
 		res = AuthResult{User: *user, Session: &is}
 		return err
 	})
+	if errors.Is(err, ErrEmailNotVerified) {
+		// The password was right: forget the attempt even so.
+		_ = s.store.LoginAttempts().Reset(ctx, att.key)
+	}
 	if err != nil {
 		return AuthResult{}, err
 	}
@@ -223,52 +224,27 @@ func (s *Service) rehash(ctx context.Context, userID, old, password string) {
 	}
 }
 
-// recordFailure counts a wrong password atomically and locks the account at
-// the threshold.
-func (s *Service) recordFailure(ctx context.Context, user *storage.User, now time.Time) error {
-	count, locked, err := s.store.Users().RecordFailedLogin(ctx, user.ID, now, s.cfg.LockoutThreshold, s.cfg.LockoutDuration)
-	if err != nil {
-		return fmt.Errorf("record failed login: %w", err)
-	}
-	if locked != nil && count == s.cfg.LockoutThreshold {
-		s.cfg.Logger.Warn("account locked after repeated failed sign-ins", "user", user.ID, "until", locked.Format(time.RFC3339))
-		err := s.store.InTx(ctx, func(tx storage.Store) error {
-			return emit(ctx, tx, EventAccountLocked, user.ID, map[string]any{"userId": user.ID, "until": locked}, now)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return ErrInvalidCredentials
-}
-
-// failUnknown answers a sign-in for an email with no account exactly like a
-// wrong password: same hashing work, and the same lock after the threshold.
-func (s *Service) failUnknown(ctx context.Context, email, password string, now time.Time) error {
-	s.cfg.Hasher.DummyVerify(ctx, password)
-	if ok, retry := s.unknownFailures.Allow(email, now); !ok {
-		return &LockedError{Until: now.Add(retry)}
-	}
-	return ErrInvalidCredentials
-}
-
 // ChangePassword replaces a signed-in user's password after checking the
 // current one. With revokeOthers, every other session ends.
 func (s *Service) ChangePassword(ctx context.Context, view SessionView, current, next string, revokeOthers bool) error {
 	now := s.now()
 	user := view.User
-	if user.LockedUntil != nil && now.Before(*user.LockedUntil) {
-		return &LockedError{Until: *user.LockedUntil}
+	att, err := s.claimAttempt(ctx, user.Email, now)
+	if err != nil {
+		return err
 	}
 	ok, err := s.checkPassword(ctx, user.ID, current)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if err := s.recordFailure(ctx, &user, now); !errors.Is(err, ErrInvalidCredentials) {
+		if err := s.attemptFailed(ctx, att, user.ID, now); !errors.Is(err, ErrInvalidCredentials) {
 			return err
 		}
 		return &InputError{Field: "currentPassword", Message: "current password is incorrect"}
+	}
+	if err := s.store.LoginAttempts().Reset(ctx, att.key); err != nil {
+		return fmt.Errorf("reset login attempts: %w", err)
 	}
 	if err := s.cfg.Policy.Check(next, user.Email); err != nil {
 		return err

@@ -74,7 +74,7 @@ func TestPasswordHasherVerify(t *testing.T) {
 		{name: "django fixture", stored: djangoFixture, password: fixturePassword, ok: true},
 		{name: "django fixture wrong password", stored: djangoFixture, password: "battery"},
 		{name: "weaker iterations need rehash", stored: weaker, password: fixturePassword, ok: true, rehash: true},
-		{name: "other iterations need rehash", stored: stronger, password: fixturePassword, ok: true, rehash: true},
+		{name: "stronger hash is kept", stored: stronger, password: fixturePassword, ok: true, rehash: false},
 		{name: "weaker iterations wrong password", stored: weaker, password: "nope"},
 		{name: "bcrypt $2a$", stored: bcryptWithPrefix(t, "$2a$", fixturePassword), password: fixturePassword, ok: true, rehash: true},
 		{name: "bcrypt $2b$", stored: bcryptWithPrefix(t, "$2b$", fixturePassword), password: fixturePassword, ok: true, rehash: true},
@@ -350,5 +350,35 @@ func BenchmarkVerify(b *testing.B) {
 		if ok, _, err := h.Verify(ctx, stored, fixturePassword); !ok || err != nil {
 			b.Fatalf("Verify = %v, %v", ok, err)
 		}
+	}
+}
+
+func TestCheapFailuresArePadded(t *testing.T) {
+	h := NewPasswordHasher(testIterations, 1, func(context.Context, string, string) (bool, error) { return false, nil })
+	current := mustHash(t, h, fixturePassword)
+	cases := []struct {
+		name   string
+		stored string
+		padded int64
+	}{
+		{"current hash, wrong password", current, 0},
+		{"current hash, right password", current, 0},
+		{"bcrypt, wrong password", bcryptWithPrefix(t, "$2b$", fixturePassword), 1},
+		{"weaker pbkdf2, wrong password", mustHash(t, NewPasswordHasher(testIterations/2, 1, nil), fixturePassword), 1},
+		{"legacy hook says no", "md5$whatever", 1},
+		{"malformed", "pbkdf2_sha256$x$y$z", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pw := "wrong password"
+			if strings.Contains(c.name, "right") {
+				pw = fixturePassword
+			}
+			before := h.padded.Load()
+			_, _, _ = h.Verify(context.Background(), c.stored, pw)
+			if got := h.padded.Load() - before; got != c.padded {
+				t.Fatalf("padded %d times, want %d", got, c.padded)
+			}
+		})
 	}
 }

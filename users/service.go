@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/kavachos/kavach/internal/mail"
-	"github.com/kavachos/kavach/internal/ratelimit"
 	"github.com/kavachos/kavach/storage"
 )
 
@@ -79,28 +78,23 @@ type Service struct {
 	cfg   Config
 	store storage.Store
 	cache *sessionCache
-	// unknownFailures counts failed sign-ins for emails with no account, so
-	// that they lock exactly like real accounts do and a locked response
-	// does not reveal that an account exists.
-	unknownFailures *ratelimit.Limiter
-	mails           mailQueue
+	mails mailQueue
 }
 
 // NewService builds the service. Call Close to wait for queued mail.
 func NewService(store storage.Store, cfg Config) *Service {
 	cfg.setDefaults()
 	s := &Service{
-		cfg:             cfg,
-		store:           store,
-		cache:           newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
-		unknownFailures: ratelimit.New(cfg.LockoutThreshold, cfg.LockoutDuration),
+		cfg:   cfg,
+		store: store,
+		cache: newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
 	}
-	s.mails.init(cfg.Mailer, cfg.Logger)
+	s.mails.start(cfg.Mailer, cfg.Logger)
 	return s
 }
 
 // Close waits for emails that are still being sent.
-func (s *Service) Close() { s.mails.wait() }
+func (s *Service) Close() { s.mails.close() }
 
 // Hasher exposes the password hasher (benchmarks, CLI).
 func (s *Service) Hasher() *PasswordHasher { return s.cfg.Hasher }

@@ -38,10 +38,7 @@ func (s *Service) newSession(userID string, persistent bool, client ClientInfo, 
 	if !persistent {
 		ttl = s.cfg.BrowserSessionTTL
 	}
-	ua := client.UserAgent
-	if len(ua) > maxUserAgentLength {
-		ua = ua[:maxUserAgentLength]
-	}
+	ua := cleanText(client.UserAgent, maxUserAgentLength)
 	return IssuedSession{
 		Token: token,
 		Session: storage.Session{
@@ -70,18 +67,21 @@ func (s *Service) createSession(ctx context.Context, tx storage.Store, userID st
 	return is, err
 }
 
-// Authenticate resolves a bearer token to its session and user. It slides
-// the expiry at most once per SessionUpdateAge; refreshed reports that it
-// did, so the caller can re-send the cookie with the new expiry.
-func (s *Service) Authenticate(ctx context.Context, token string) (view SessionView, refreshed bool, err error) {
+// Authenticate resolves a bearer token to its session and user. With slide
+// it also extends the expiry, at most once per SessionUpdateAge; refreshed
+// reports that it did, so the caller must re-send the cookie with the new
+// expiry. Callers that cannot re-send a cookie pass slide=false, so the
+// server's expiry never runs ahead of the browser's.
+func (s *Service) Authenticate(ctx context.Context, token string, slide bool) (view SessionView, refreshed bool, err error) {
 	if token == "" || len(token) > 256 {
 		return SessionView{}, false, ErrUnauthenticated
 	}
 	now := s.now()
 	hash := id.Hash(token)
-	if v, ok := s.cache.get(hash, now); ok && now.Sub(v.Session.UpdatedAt) < s.cfg.SessionUpdateAge {
+	if v, ok := s.cache.get(hash, now); ok && (!slide || now.Sub(v.Session.UpdatedAt) < s.cfg.SessionUpdateAge) {
 		return v, false, nil
 	}
+	gen := s.cache.generation()
 	sess, err := s.store.Sessions().GetByTokenHash(ctx, hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.cache.invalidate(hash)
@@ -104,7 +104,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (view SessionV
 	if err != nil {
 		return SessionView{}, false, fmt.Errorf("load session user: %w", err)
 	}
-	if now.Sub(sess.UpdatedAt) >= s.cfg.SessionUpdateAge {
+	if slide && now.Sub(sess.UpdatedAt) >= s.cfg.SessionUpdateAge {
 		ttl := s.cfg.SessionTTL
 		if !sess.Persistent {
 			ttl = s.cfg.BrowserSessionTTL
@@ -119,7 +119,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (view SessionV
 		refreshed = true
 	}
 	v := SessionView{Session: *sess, User: *user}
-	s.cache.put(hash, v, now)
+	s.cache.put(hash, v, now, gen)
 	return v, refreshed, nil
 }
 
@@ -142,6 +142,9 @@ func (s *Service) ListSessions(ctx context.Context, userID string) ([]storage.Se
 // RevokeSession ends one of the user's sessions. A session of another user
 // is reported as not found, never revoked.
 func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
+	if !validID(sessionID, "ses") {
+		return ErrSessionNotFound
+	}
 	now := s.now()
 	var hash string
 	err := s.store.InTx(ctx, func(tx storage.Store) error {
@@ -218,6 +221,10 @@ func (s *Service) SweepExpired(ctx context.Context) (sessions, verifications int
 	}
 	if verifications, err = s.store.Verifications().DeleteExpired(ctx, now); err != nil {
 		return sessions, 0, fmt.Errorf("sweep verifications: %w", err)
+	}
+	// Counters of addresses that stopped failing a day ago are noise.
+	if _, err = s.store.LoginAttempts().DeleteStale(ctx, now.Add(-24*time.Hour)); err != nil {
+		return sessions, verifications, fmt.Errorf("sweep login attempts: %w", err)
 	}
 	return sessions, verifications, nil
 }

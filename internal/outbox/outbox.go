@@ -1,13 +1,17 @@
 // Package outbox delivers events that domain services wrote to the storage
 // outbox in the same transaction as their change. Delivery is at least once
-// and in order per poll: an event is marked delivered only after the
-// handler returned nil, so a crash between commit and delivery loses
-// nothing — the next start delivers it.
+// and in event order: an event is marked delivered only after the handler
+// returned nil, so a crash between commit and delivery loses nothing — the
+// next start delivers it. A failing event is retried with exponential
+// backoff (up to every MaxBackoff) and holds back the events after it; it
+// is never dropped. Several nodes polling one database may each deliver an
+// event, so handlers should be idempotent by event ID.
 package outbox
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -19,34 +23,61 @@ type Handler func(ctx context.Context, e storage.Event) error
 
 // Dispatcher polls the outbox and hands events to a Handler.
 type Dispatcher struct {
-	store       storage.Store
-	handle      Handler
-	logger      *slog.Logger
-	interval    time.Duration
-	batch       int
-	maxAttempts int
+	store    storage.Store
+	handle   Handler
+	logger   *slog.Logger
+	interval time.Duration
+	batch    int
 }
 
-// NewDispatcher delivers to handle; a nil handle just marks events
-// delivered (nothing listens yet, but the outbox must not grow forever).
+// MaxBackoff caps the wait between retries of a failing event.
+const MaxBackoff = 5 * time.Minute
+
+// ErrHandlerFailed reports that the handler refused an event; DeliverPending
+// stops there so that order is kept.
+var ErrHandlerFailed = errors.New("outbox: event handler failed")
+
+// NewDispatcher delivers to handle. A nil handle marks events delivered
+// without delivering them (tests only: Kavach runs no dispatcher without a
+// handler, so events wait for one).
 func NewDispatcher(store storage.Store, handle Handler, logger *slog.Logger) *Dispatcher {
-	return &Dispatcher{store: store, handle: handle, logger: logger, interval: time.Second, batch: 100, maxAttempts: 20}
+	return &Dispatcher{store: store, handle: handle, logger: logger, interval: time.Second, batch: 100}
 }
 
-// Run delivers until ctx ends.
+// Run delivers until ctx ends, polling every second and backing off
+// exponentially while deliveries fail.
 func (d *Dispatcher) Run(ctx context.Context) {
-	t := time.NewTicker(d.interval)
-	defer t.Stop()
+	failures := 0
 	for {
-		if _, err := d.DeliverPending(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			d.logger.Warn("event delivery failed", "err", err)
+		_, err := d.DeliverPending(ctx)
+		wait := d.interval
+		switch {
+		case err == nil:
+			failures = 0
+		case errors.Is(err, context.Canceled):
+			return
+		default:
+			failures++
+			wait = backoff(d.interval, failures)
+			d.logger.Warn("event delivery failed; retrying", "err", err, "failures", failures, "retry_in", wait)
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// backoff doubles base per failure, up to MaxBackoff.
+func backoff(base time.Duration, failures int) time.Duration {
+	d := base
+	for i := 1; i < failures && d < MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, MaxBackoff)
 }
 
 // DeliverPending delivers one batch and reports how many events it marked
@@ -63,15 +94,10 @@ func (d *Dispatcher) DeliverPending(ctx context.Context) (int, error) {
 		}
 		if d.handle != nil {
 			if herr := d.safeHandle(ctx, e); herr != nil {
-				if e.Attempts+1 < d.maxAttempts {
-					d.logger.Warn("event handler failed; will retry", "event", e.ID, "type", e.Type, "attempt", e.Attempts+1, "err", herr)
-					if err := d.store.Events().MarkFailed(ctx, e.ID); err != nil {
-						return delivered, err
-					}
-					// Keep order: later events wait for this one.
-					return delivered, nil
+				if err := d.store.Events().MarkFailed(ctx, e.ID); err != nil {
+					return delivered, err
 				}
-				d.logger.Error("event handler kept failing; giving up on event", "event", e.ID, "type", e.Type, "attempts", e.Attempts+1, "err", herr)
+				return delivered, fmt.Errorf("%w: event %d (%s), attempt %d: %w", ErrHandlerFailed, e.ID, e.Type, e.Attempts+1, herr)
 			}
 		}
 		if err := d.store.Events().MarkDelivered(ctx, e.ID, time.Now().UTC()); err != nil {

@@ -80,6 +80,7 @@ func dialect() *sqlstore.Dialect {
 		DollarPlaceholders: true,
 		IsNoRows:           func(err error) bool { return errors.Is(err, pgx.ErrNoRows) },
 		IsUniqueViolation:  isUniqueViolation,
+		IsInvalidValue:     isInvalidValue,
 		Migrations:         migrations,
 		VersionTableDDL: `CREATE TABLE IF NOT EXISTS kavach_schema_version (
 			version    INTEGER PRIMARY KEY,
@@ -93,10 +94,23 @@ func dialect() *sqlstore.Dialect {
 	}
 }
 
-// uniqueViolation is SQLSTATE unique_violation.
-const uniqueViolation = "23505"
+// SQLSTATE codes the store translates.
+const (
+	uniqueViolation = "23505"
+	// characterNotInRepertoire is what the server answers to a text
+	// parameter that is not valid UTF-8, NUL included ("invalid byte
+	// sequence for encoding"); untranslatableCharacter to a NUL that comes
+	// from an escape (\u0000).
+	characterNotInRepertoire = "22021"
+	untranslatableCharacter  = "22P05"
+)
 
 func isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == uniqueViolation
+}
+
+func isInvalidValue(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && (e.Code == characterNotInRepertoire || e.Code == untranslatableCharacter)
 }

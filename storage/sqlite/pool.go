@@ -19,7 +19,11 @@ type conn interface {
 type querier struct{ c conn }
 
 func (q querier) Exec(ctx context.Context, query string, a ...any) (int64, error) {
-	res, err := q.c.ExecContext(ctx, query, args(a)...)
+	a, err := args(a)
+	if err != nil {
+		return 0, err
+	}
+	res, err := q.c.ExecContext(ctx, query, a...)
 	if err != nil {
 		return 0, err
 	}
@@ -27,20 +31,37 @@ func (q querier) Exec(ctx context.Context, query string, a ...any) (int64, error
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, a ...any) sqlstore.Row {
-	return row{q.c.QueryRowContext(ctx, query, args(a)...)}
+	a, err := args(a)
+	if err != nil {
+		return row{err: err}
+	}
+	return row{r: q.c.QueryRowContext(ctx, query, a...)}
 }
 
 func (q querier) Query(ctx context.Context, query string, a ...any) (sqlstore.Rows, error) {
-	r, err := q.c.QueryContext(ctx, query, args(a)...)
+	a, err := args(a)
+	if err != nil {
+		return nil, err
+	}
+	r, err := q.c.QueryContext(ctx, query, a...)
 	if err != nil {
 		return nil, err
 	}
 	return rows{r}, nil
 }
 
-type row struct{ r *sql.Row }
+// row is a *sql.Row, or the error that kept the query from running.
+type row struct {
+	r   *sql.Row
+	err error
+}
 
-func (r row) Scan(dest ...any) error { return r.r.Scan(dests(dest)...) }
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.r.Scan(dests(dest)...)
+}
 
 type rows struct{ r *sql.Rows }
 

@@ -2,11 +2,12 @@
 // pass, and the helpers other packages use to get a real store in tests.
 //
 // Run(t, open) checks every method of storage.Store, including the
-// not-found and already-exists cases, transactions, migrations and the
-// races the domain relies on (single-use tokens, the failed-login counter,
-// unique emails). Drivers(t) lists the stores a test should run against:
-// SQLite always, PostgreSQL as well when KAVACH_TEST_POSTGRES_URL is set,
-// each opened fresh, migrated, and removed when the test ends.
+// not-found, already-exists and invalid-value cases, transactions,
+// migrations and the races the domain relies on (single-use tokens, the
+// login-attempt counter, unique emails). Drivers(t) lists the stores a test
+// should run against: SQLite always, PostgreSQL as well when
+// KAVACH_TEST_POSTGRES_URL is set, each opened fresh, migrated, and removed
+// when the test ends.
 //
 // It owns no production code and must only be imported from tests.
 package storagetest

@@ -13,7 +13,7 @@ import (
 
 var raceTests = []test{
 	{"ConsumeOnce", testRaceConsumeOnce},
-	{"RecordFailedLogin", testRaceRecordFailedLogin},
+	{"Claim", testRaceClaim},
 	{"CreateSameEmail", testRaceCreateSameEmail},
 	{"Transactions", testRaceTransactions},
 }
@@ -73,47 +73,51 @@ func testRaceConsumeOnce(t *testing.T, s storage.Store) {
 	}
 }
 
-func testRaceRecordFailedLogin(t *testing.T, s storage.Store) {
-	for range rounds {
-		raceRecordFailedLogin(t, s, createUser(t, s))
-	}
-}
-
-func raceRecordFailedLogin(t *testing.T, s storage.Store, u *storage.User) {
+// testRaceClaim checks that concurrent claims let exactly threshold
+// attempts through before the lock: no lost increments, no two callers
+// both taking the last allowed attempt.
+func testRaceClaim(t *testing.T, s storage.Store) {
 	const threshold, lockFor = 5, 10 * time.Minute
-	at := now()
-	counts := make([]int, racers)
-	locks := make([]*time.Time, racers)
-	errs := race(func(i int) error {
-		var err error
-		counts[i], locks[i], err = s.Users().RecordFailedLogin(t.Context(), u.ID, at, threshold, lockFor)
-		return err
-	})
-	for i, err := range errs {
-		must(t, fmt.Sprintf("racer %d", i), err)
-	}
-
-	// No lost or doubled increments: the callers saw 1..racers, each once.
-	sorted := slices.Sorted(slices.Values(counts))
-	for i, n := range sorted {
-		if n != i+1 {
-			t.Fatalf("counts seen by racers = %v, want 1..%d each once", sorted, racers)
+	key := newID("key")
+	for round := range rounds {
+		at := now()
+		wantLock := at.Add(lockFor)
+		allowed := make([]bool, racers)
+		counts := make([]int, racers)
+		locks := make([]*time.Time, racers)
+		errs := race(func(i int) error {
+			var err error
+			allowed[i], counts[i], locks[i], err = s.LoginAttempts().Claim(t.Context(), key, at, threshold, lockFor)
+			return err
+		})
+		var allowedCounts []int
+		for i, err := range errs {
+			must(t, fmt.Sprintf("round %d: racer %d", round, i), err)
+			what := fmt.Sprintf("round %d: racer %d (allowed %v, count %d): lock", round, i, allowed[i], counts[i])
+			switch {
+			case !allowed[i]:
+				wantSame(t, what, locks[i], &wantLock)
+			case counts[i] == threshold:
+				allowedCounts = append(allowedCounts, counts[i])
+				wantSame(t, what, locks[i], &wantLock)
+			default:
+				allowedCounts = append(allowedCounts, counts[i])
+				wantSame(t, what, locks[i], (*time.Time)(nil))
+			}
 		}
-	}
-	wantLock := at.Add(lockFor)
-	for i, n := range counts {
-		if n >= threshold {
-			wantSame(t, fmt.Sprintf("lock returned with count %d", n), locks[i], &wantLock)
-		} else {
-			wantSame(t, fmt.Sprintf("lock returned with count %d", n), locks[i], (*time.Time)(nil))
+		// The allowed callers saw 1..threshold, each once.
+		slices.Sort(allowedCounts)
+		if want := []int{1, 2, 3, 4, 5}; !slices.Equal(allowedCounts, want) {
+			t.Fatalf("round %d: allowed claims saw counts %v, want %v", round, allowedCounts, want)
 		}
+		count, lock, err := s.LoginAttempts().Get(t.Context(), key)
+		must(t, "get", err)
+		if count != threshold {
+			t.Fatalf("round %d: stored count = %d, want %d", round, count, threshold)
+		}
+		wantSame(t, fmt.Sprintf("round %d: stored lock", round), lock, &wantLock)
+		must(t, "reset", s.LoginAttempts().Reset(t.Context(), key))
 	}
-	got, err := s.Users().Get(t.Context(), u.ID)
-	must(t, "get", err)
-	if got.FailedLogins != racers {
-		t.Fatalf("stored count = %d, want %d", got.FailedLogins, racers)
-	}
-	wantSame(t, "stored lock", got.LockedUntil, &wantLock)
 }
 
 func testRaceCreateSameEmail(t *testing.T, s storage.Store) {

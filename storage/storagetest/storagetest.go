@@ -14,8 +14,8 @@ type test struct {
 
 // Run runs the conformance suite. open must return a fresh, migrated store
 // for each call and arrange for it to be closed when t ends (the Open of a
-// Driver does). Subtests are named Group/Case, e.g. Users/RecordFailedLogin,
-// so one can be selected with -run.
+// Driver does). Subtests are named Group/Case, e.g. Race/Claim, so one can
+// be selected with -run.
 func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	groups := []struct {
 		name  string
@@ -25,7 +25,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Accounts", accountTests},
 		{"Sessions", sessionTests},
 		{"Verifications", verificationTests},
+		{"LoginAttempts", loginAttemptTests},
 		{"Events", eventTests},
+		{"InvalidValues", invalidValueTests},
 		{"Tx", txTests},
 		{"Schema", schemaTests},
 		{"Race", raceTests},

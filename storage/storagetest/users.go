@@ -21,9 +21,6 @@ var userTests = []test{
 	{"DeleteCascades", testUserDeleteCascades},
 	{"DeleteNotFound", testUserDeleteNotFound},
 	{"List", testUserList},
-	{"RecordFailedLogin", testUserRecordFailedLogin},
-	{"RecordFailedLoginNotFound", testUserRecordFailedLoginNotFound},
-	{"ResetFailedLogins", testUserResetFailedLogins},
 }
 
 func testUserCreateGet(t *testing.T, s storage.Store) {
@@ -37,9 +34,6 @@ func testUserCreateGet(t *testing.T, s storage.Store) {
 	must(t, "get", err)
 	wantSame(t, "get", got, u)
 	wantUTC(t, "get", got.CreatedAt, got.UpdatedAt)
-	if got.FailedLogins != 0 || got.LockedUntil != nil {
-		t.Fatalf("new user has failed logins %d, lock %v", got.FailedLogins, got.LockedUntil)
-	}
 
 	// The zero values of the optional fields round-trip too.
 	plain := &storage.User{ID: newID("usr"), Email: "plain@example.com", CreatedAt: created, UpdatedAt: created}
@@ -96,9 +90,6 @@ func testUserGetByEmail(t *testing.T, s storage.Store) {
 func testUserUpdate(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	u := createUser(t, s)
-	_, _, err := s.Users().RecordFailedLogin(ctx, u.ID, now(), 5, time.Minute)
-	must(t, "record failed login", err)
-
 	u.Email = newID("new") + "@example.com"
 	u.Name = "Renamed"
 	u.EmailVerified = true
@@ -108,7 +99,6 @@ func testUserUpdate(t *testing.T, s storage.Store) {
 
 	got, err := s.Users().Get(ctx, u.ID)
 	must(t, "get", err)
-	u.FailedLogins = 1 // Update must not touch the lockout counter
 	wantSame(t, "after update", got, u)
 
 	u.Image = nil
@@ -196,68 +186,4 @@ func testUserList(t *testing.T, s storage.Store) {
 		must(t, "list "+tc.name, err)
 		wantSame(t, "list "+tc.name, ids(got), tc.want)
 	}
-}
-
-func testUserRecordFailedLogin(t *testing.T, s storage.Store) {
-	ctx := t.Context()
-	u := createUser(t, s)
-	const threshold, lockFor = 3, 15 * time.Minute
-	t0 := now()
-	lockedUntil := t0.Add(lockFor)
-	record := func(at time.Time) (int, *time.Time) {
-		t.Helper()
-		n, lock, err := s.Users().RecordFailedLogin(ctx, u.ID, at, threshold, lockFor)
-		must(t, "record failed login", err)
-		return n, lock
-	}
-	steps := []struct {
-		name      string
-		at        time.Time
-		wantCount int
-		wantLock  *time.Time
-	}{
-		{"first", t0, 1, nil},
-		{"second", t0, 2, nil},
-		{"threshold locks", t0, 3, &lockedUntil},
-		{"while locked: counted, lock kept", t0.Add(time.Minute), 4, &lockedUntil},
-		{"lock expired: count restarts", lockedUntil, 1, nil},
-		{"after restart", lockedUntil, 2, nil},
-	}
-	for _, st := range steps {
-		n, lock := record(st.at)
-		if n != st.wantCount {
-			t.Fatalf("%s: count = %d, want %d", st.name, n, st.wantCount)
-		}
-		wantSame(t, st.name+": lock", lock, st.wantLock)
-		if lock != nil {
-			wantUTC(t, st.name, *lock)
-		}
-		got, err := s.Users().Get(ctx, u.ID)
-		must(t, "get", err)
-		if got.FailedLogins != st.wantCount {
-			t.Fatalf("%s: stored count = %d, want %d", st.name, got.FailedLogins, st.wantCount)
-		}
-		wantSame(t, st.name+": stored lock", got.LockedUntil, st.wantLock)
-	}
-}
-
-func testUserRecordFailedLoginNotFound(t *testing.T, s storage.Store) {
-	_, _, err := s.Users().RecordFailedLogin(t.Context(), "missing", now(), 3, time.Minute)
-	wantErr(t, "record failed login", err, storage.ErrNotFound)
-}
-
-func testUserResetFailedLogins(t *testing.T, s storage.Store) {
-	ctx := t.Context()
-	u := createUser(t, s)
-	for range 2 {
-		_, _, err := s.Users().RecordFailedLogin(ctx, u.ID, now(), 2, time.Hour)
-		must(t, "record failed login", err)
-	}
-	must(t, "reset", s.Users().ResetFailedLogins(ctx, u.ID))
-	got, err := s.Users().Get(ctx, u.ID)
-	must(t, "get", err)
-	if got.FailedLogins != 0 || got.LockedUntil != nil {
-		t.Fatalf("after reset: count %d, lock %v; want 0, nil", got.FailedLogins, got.LockedUntil)
-	}
-	wantErr(t, "reset missing", s.Users().ResetFailedLogins(ctx, "missing"), storage.ErrNotFound)
 }

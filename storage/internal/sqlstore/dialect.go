@@ -18,6 +18,11 @@ type Dialect struct {
 	IsNoRows func(error) bool
 	// IsUniqueViolation reports a unique or primary-key constraint error.
 	IsUniqueViolation func(error) bool
+	// IsInvalidValue reports the database refusing text that is not valid
+	// UTF-8 or contains NUL. It may be nil for a driver whose database would
+	// store such text: that driver's Querier must refuse it instead, with an
+	// error wrapping storage.ErrInvalidValue.
+	IsInvalidValue func(error) bool
 
 	// Migrations holds the numbered migration files (NNNN_name.sql) at its
 	// root; see LoadMigrations.

@@ -30,6 +30,7 @@ func (s *Store) Users() storage.Users                 { return users{s} }
 func (s *Store) Accounts() storage.Accounts           { return accounts{s} }
 func (s *Store) Sessions() storage.Sessions           { return sessions{s} }
 func (s *Store) Verifications() storage.Verifications { return verifications{s} }
+func (s *Store) LoginAttempts() storage.LoginAttempts { return loginAttempts{s} }
 func (s *Store) Events() storage.Events               { return events{s} }
 
 // Dialect names the driver.
@@ -133,6 +134,8 @@ func (s *Store) wrap(op string, err error) error {
 		return fmt.Errorf("storage: %s: %w", op, storage.ErrNotFound)
 	case s.d.IsUniqueViolation(err):
 		return fmt.Errorf("storage: %s: %w (%v)", op, storage.ErrAlreadyExists, err)
+	case s.d.IsInvalidValue != nil && s.d.IsInvalidValue(err):
+		return fmt.Errorf("storage: %s: %w (%v)", op, storage.ErrInvalidValue, err)
 	default:
 		return fmt.Errorf("storage: %s: %w", op, err)
 	}

@@ -2,19 +2,16 @@ package sqlstore
 
 import (
 	"context"
-	"math"
-	"time"
 
 	"github.com/kavachos/kavach/storage"
 )
 
 type users struct{ s *Store }
 
-const userColumns = `id, email, name, email_verified, image, created_at, updated_at, failed_logins, locked_until`
+const userColumns = `id, email, name, email_verified, image, created_at, updated_at`
 
 func userFields(u *storage.User) []any {
-	return []any{&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.Image,
-		&u.CreatedAt, &u.UpdatedAt, &u.FailedLogins, &u.LockedUntil}
+	return []any{&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.Image, &u.CreatedAt, &u.UpdatedAt}
 }
 
 // Create inserts u, setting zero CreatedAt and UpdatedAt to now.
@@ -23,9 +20,8 @@ func (r users) Create(ctx context.Context, u *storage.User) error {
 	stamp(&u.CreatedAt, t)
 	stamp(&u.UpdatedAt, t)
 	_, err := r.s.exec(ctx, "users.create",
-		`INSERT INTO kavach_user (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.Email, u.Name, u.EmailVerified, u.Image,
-		u.CreatedAt, u.UpdatedAt, u.FailedLogins, u.LockedUntil)
+		`INSERT INTO kavach_user (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.Name, u.EmailVerified, u.Image, u.CreatedAt, u.UpdatedAt)
 	return err
 }
 
@@ -68,44 +64,4 @@ func (r users) List(ctx context.Context, limit, offset int) ([]storage.User, err
 	return list(ctx, r.s, "users.list",
 		`SELECT `+userColumns+` FROM kavach_user ORDER BY created_at, id LIMIT ? OFFSET ?`,
 		[]any{limitOrAll(limit), max(offset, 0)}, userFields)
-}
-
-// recordFailedLogin is one statement so concurrent callers cannot lose an
-// increment. In SET, column names refer to the row before the update. A lock
-// that is still active is kept as it is, not extended; an expired lock
-// restarts the count at 1 (and can lock again at once when threshold is 1).
-// The flat CASE keeps PostgreSQL able to infer the type of the lock
-// parameter from locked_until.
-const recordFailedLogin = `
-UPDATE kavach_user SET
-	failed_logins = CASE WHEN locked_until <= ? THEN 1 ELSE failed_logins + 1 END,
-	locked_until = CASE
-		WHEN locked_until > ? THEN locked_until
-		WHEN (CASE WHEN locked_until <= ? THEN 1 ELSE failed_logins + 1 END) >= ? THEN ?
-		ELSE NULL
-	END
-WHERE id = ?
-RETURNING failed_logins, locked_until`
-
-// RecordFailedLogin counts one failed sign-in; see storage.Users. A
-// threshold <= 0 never locks.
-func (r users) RecordFailedLogin(ctx context.Context, id string, now time.Time, threshold int, lockFor time.Duration) (int, *time.Time, error) {
-	if threshold <= 0 {
-		threshold = math.MaxInt32
-	}
-	var (
-		count       int
-		lockedUntil *time.Time
-	)
-	err := r.s.get(ctx, "users.record_failed_login", recordFailedLogin,
-		[]any{now, now, now, threshold, now.Add(lockFor), id}, &count, &lockedUntil)
-	if err != nil {
-		return 0, nil, err
-	}
-	return count, lockedUntil, nil
-}
-
-func (r users) ResetFailedLogins(ctx context.Context, id string) error {
-	return r.s.execOne(ctx, "users.reset_failed_logins",
-		`UPDATE kavach_user SET failed_logins = 0, locked_until = NULL WHERE id = ?`, id)
 }

@@ -13,9 +13,7 @@ CREATE TABLE kavach_user (
     email_verified BOOLEAN NOT NULL DEFAULT false,
     image          TEXT,
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
-    failed_logins  INTEGER NOT NULL DEFAULT 0,
-    locked_until   TIMESTAMPTZ
+    updated_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
 -- Emails are unique regardless of case; GetByEmail matches lower(email).
@@ -64,6 +62,18 @@ CREATE TABLE kavach_verification (
 
 CREATE INDEX kavach_verification_user_id_idx ON kavach_verification (user_id, purpose);
 CREATE INDEX kavach_verification_expires_at_idx ON kavach_verification (expires_at);
+
+-- Failed sign-ins per key (the SHA-256 of a normalized email), for known
+-- and unknown accounts alike, so it has no foreign key to kavach_user.
+CREATE TABLE kavach_login_attempt (
+    key          TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    locked_until TIMESTAMPTZ,
+    updated_at   TIMESTAMPTZ NOT NULL
+);
+
+-- DeleteStale scans by age; a row's lock never ends before its last update.
+CREATE INDEX kavach_login_attempt_updated_at_idx ON kavach_login_attempt (updated_at);
 
 -- The outbox. The payload is TEXT holding JSON, kept byte for byte (JSONB
 -- would reorder keys and break signatures computed over the original).

@@ -9,9 +9,7 @@ CREATE TABLE kavach_user (
     email_verified INTEGER NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1)),
     image          TEXT,
     created_at     INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
-    updated_at     INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER)),
-    failed_logins  INTEGER NOT NULL DEFAULT 0,
-    locked_until   INTEGER
+    updated_at     INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000 AS INTEGER))
 ) STRICT;
 
 -- Emails are unique regardless of case. SQLite's lower() folds ASCII only;
@@ -61,6 +59,18 @@ CREATE TABLE kavach_verification (
 
 CREATE INDEX kavach_verification_user_id_idx ON kavach_verification (user_id, purpose);
 CREATE INDEX kavach_verification_expires_at_idx ON kavach_verification (expires_at);
+
+-- Failed sign-ins per key (the SHA-256 of a normalized email), for known
+-- and unknown accounts alike, so it has no foreign key to kavach_user.
+CREATE TABLE kavach_login_attempt (
+    key          TEXT NOT NULL PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    locked_until INTEGER,
+    updated_at   INTEGER NOT NULL
+) STRICT;
+
+-- DeleteStale scans by age; a row's lock never ends before its last update.
+CREATE INDEX kavach_login_attempt_updated_at_idx ON kavach_login_attempt (updated_at);
 
 -- The outbox. AUTOINCREMENT keeps ids increasing and never reused, even
 -- after the newest rows are deleted.

@@ -1,0 +1,61 @@
+package users
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kavachos/kavach/internal/id"
+	"github.com/kavachos/kavach/storage"
+)
+
+// attempt is one claimed sign-in attempt (see storage.LoginAttempts).
+type attempt struct {
+	key         string
+	count       int
+	lockedUntil *time.Time
+}
+
+// attemptKey names the lockout counter of an address. It is a hash so the
+// table holds no addresses of people who never signed up.
+func attemptKey(email string) string { return id.Hash("login-attempt:" + email) }
+
+// claimAttempt counts an attempt before the password is checked, so that
+// parallel guesses can never exceed the threshold: once the lock is set,
+// every further attempt is refused without hashing, whether or not the
+// account exists.
+func (s *Service) claimAttempt(ctx context.Context, email string, now time.Time) (attempt, error) {
+	key := attemptKey(email)
+	allowed, count, locked, err := s.store.LoginAttempts().Claim(ctx, key, now, s.cfg.LockoutThreshold, s.cfg.LockoutDuration)
+	if err != nil {
+		return attempt{}, fmt.Errorf("claim login attempt: %w", err)
+	}
+	if !allowed {
+		until := now.Add(s.cfg.LockoutDuration)
+		if locked != nil {
+			until = *locked
+		}
+		return attempt{}, &LockedError{Until: until}
+	}
+	return attempt{key: key, count: count, lockedUntil: locked}, nil
+}
+
+// attemptFailed finishes a failed attempt: it was counted when claimed; if
+// that claim set the lock, record it. It always returns
+// ErrInvalidCredentials (or a storage error).
+func (s *Service) attemptFailed(ctx context.Context, a attempt, userID string, now time.Time) error {
+	if a.lockedUntil == nil || a.count != s.cfg.LockoutThreshold {
+		return ErrInvalidCredentials
+	}
+	if userID == "" {
+		return ErrInvalidCredentials
+	}
+	s.cfg.Logger.Warn("account locked after repeated failed sign-ins", "user", userID, "until", a.lockedUntil.Format(time.RFC3339))
+	err := s.store.InTx(ctx, func(tx storage.Store) error {
+		return emit(ctx, tx, EventAccountLocked, userID, map[string]any{"userId": userID, "until": a.lockedUntil}, now)
+	})
+	if err != nil {
+		return err
+	}
+	return ErrInvalidCredentials
+}
