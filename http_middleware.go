@@ -95,16 +95,24 @@ func (g originGuard) allowed(r *http.Request) bool {
 }
 
 // trustedRedirect reports whether raw may be a redirect target: an absolute
-// http(s) URL on a trusted origin, or a path on this server.
+// http(s) URL on a trusted origin, or a path on this server. Whitespace,
+// control characters and backslashes are refused outright: browsers strip
+// or rewrite them, so "/\t/evil.example" would become "//evil.example".
 func (g originGuard) trustedRedirect(raw string) bool {
 	if raw == "" {
 		return true
 	}
-	if strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//") && !strings.HasPrefix(raw, "/\\") {
-		return true
+	if strings.ContainsFunc(raw, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '\\' }) {
+		return false
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
+	if err != nil || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	if u.Scheme == "" && u.Host == "" {
+		return strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, "//")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
 		return false
 	}
 	return g.isTrusted(raw)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/kavachos/kavach/internal/httpx"
@@ -111,4 +112,29 @@ func TestErrorResponse(t *testing.T) {
 			t.Errorf("500 leaks details: %q", msg)
 		}
 	}
+}
+
+// FuzzTrustedRedirect checks the redirect rule's promise: whatever passes
+// leads to a trusted origin once made absolute, as a browser would resolve
+// it against the base URL.
+func FuzzTrustedRedirect(f *testing.F) {
+	for _, s := range []string{"/next", "//evil.example", "/\\evil.example", "https://app.example.com/x",
+		"https://evil.example", "/%2f%2fevil.example", "/\t/evil.example", "https://app.example.com@evil.example/"} {
+		f.Add(s)
+	}
+	g := newOriginGuard("https://auth.example.com", []string{"https://app.example.com"}, false)
+	base, _ := url.Parse("https://auth.example.com/api/auth/email/verify")
+	f.Fuzz(func(t *testing.T, raw string) {
+		if raw == "" || !g.trustedRedirect(raw) {
+			return
+		}
+		ref, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("trusted %q that does not parse: %v", raw, err)
+		}
+		dest := base.ResolveReference(ref)
+		if o := origin(dest.String()); !g.trusted[o] {
+			t.Fatalf("trusted %q resolves to %q (origin %q)", raw, dest, o)
+		}
+	})
 }
