@@ -106,6 +106,16 @@ func (c *sessionCache) removeLocked(hash string) {
 	}
 }
 
+// drop forgets an entry the store no longer has (unknown or expired
+// token). Unlike invalidate it does not bump gen: nothing is being revoked
+// that a racing lookup could resurrect, and bumping would let a flood of
+// random tokens keep every concurrent lookup from being cached.
+func (c *sessionCache) drop(hash string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removeLocked(hash)
+}
+
 func (c *sessionCache) invalidate(hashes ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -13,7 +13,7 @@ import (
 // (the account exists) must not show in response timing, and a slow SMTP
 // server must not hold requests. A fixed number of workers drain a bounded
 // queue; when the queue is full the job is dropped and logged rather than
-// letting memory grow. Close drains what was queued.
+// letting memory grow. close drains what was queued, for a bounded time.
 type mailQueue struct {
 	mailer mail.Mailer
 	logger *slog.Logger
@@ -21,6 +21,10 @@ type mailQueue struct {
 	wg     sync.WaitGroup
 	mu     sync.RWMutex // guards closed against a send on a closed channel
 	closed bool
+	// base is the parent of every job's context; close cancels it when the
+	// drain deadline passes, so a hung SMTP server cannot hold shutdown.
+	base   context.Context
+	cancel context.CancelFunc
 }
 
 // mailJob prepares (e.g. issues a token) and sends one message.
@@ -30,14 +34,18 @@ type mailJob struct {
 }
 
 const (
-	mailWorkers     = 4
+	mailWorkers     = 8
 	mailQueueSize   = 1024
 	mailSendTimeout = 30 * time.Second
+	// MailDrainTimeout is how long Close waits for queued mail before it
+	// abandons what is left (and logs how much).
+	MailDrainTimeout = 10 * time.Second
 )
 
 func (q *mailQueue) start(m mail.Mailer, logger *slog.Logger) {
 	q.mailer, q.logger = m, logger
 	q.jobs = make(chan mailJob, mailQueueSize)
+	q.base, q.cancel = context.WithCancel(context.Background())
 	for range mailWorkers {
 		q.wg.Add(1)
 		go func() {
@@ -50,7 +58,11 @@ func (q *mailQueue) start(m mail.Mailer, logger *slog.Logger) {
 }
 
 func (q *mailQueue) run(job mailJob) {
-	ctx, cancel := context.WithTimeout(context.Background(), mailSendTimeout)
+	if q.base.Err() != nil {
+		q.logger.Warn("shutting down; queued email abandoned", "email", job.name)
+		return
+	}
+	ctx, cancel := context.WithTimeout(q.base, mailSendTimeout)
 	defer cancel()
 	if err := job.run(ctx, q.mailer); err != nil {
 		// The address is personal data and the body holds a live token:
@@ -79,13 +91,26 @@ func (q *mailQueue) submit(name string, run func(ctx context.Context, m mail.Mai
 	}
 }
 
-// close stops taking jobs and waits for the queued ones.
-func (q *mailQueue) close() {
+// close stops taking jobs and waits for the queued ones, at most timeout;
+// then it cancels what is still running and waits for the workers to see
+// that (sends honour their context).
+func (q *mailQueue) close(timeout time.Duration) {
 	q.mu.Lock()
 	if !q.closed {
 		q.closed = true
 		close(q.jobs)
 	}
 	q.mu.Unlock()
-	q.wg.Wait()
+	done := make(chan struct{})
+	go func() { q.wg.Wait(); close(done) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		q.logger.Error("mail still queued at shutdown; abandoning it", "queued", len(q.jobs))
+		q.cancel()
+		<-done
+	}
+	q.cancel()
 }

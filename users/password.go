@@ -58,7 +58,10 @@ type PasswordHasher struct {
 	// dummy is a current-params hash no password matches in practice; DummyVerify
 	// checks against it so unknown accounts cost the same as known ones.
 	dummy string
-	// padded counts DummyVerify calls (tests check that cheap failures are padded).
+	// refCost is a moving average (ns) of how long one PBKDF2 check at the
+	// current iteration count takes; cheap failures are padded up to it.
+	refCost atomic.Int64
+	// padded counts paddings (tests check that cheap failures are padded).
 	padded atomic.Int64
 }
 
@@ -118,11 +121,44 @@ func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, err
 // err is non-nil only when no answer could be computed: the context ended while
 // waiting (ErrHasherBusy) or the legacy hook failed.
 func (h *PasswordHasher) Verify(ctx context.Context, stored, password string) (ok, needsRehash bool, err error) {
+	start := time.Now()
 	ok, current, err := h.verify(ctx, stored, password)
 	if err == nil && !ok && !current {
-		h.DummyVerify(ctx, password)
+		h.pad(ctx, password, time.Since(start))
 	}
 	return ok, ok && !current, err
+}
+
+// pad makes a failed check that cost elapsed last as long as a check
+// against a current hash. It sleeps the difference rather than hashing
+// again, so that padding neither overshoots (a bcrypt check plus a full
+// PBKDF2 would be slower than an unknown account) nor takes a hashing slot.
+// Until a current check has been timed, it falls back to one dummy check.
+func (h *PasswordHasher) pad(ctx context.Context, password string, elapsed time.Duration) {
+	h.padded.Add(1)
+	ref := time.Duration(h.refCost.Load())
+	if ref == 0 {
+		_, _, _ = h.verify(ctx, h.dummy, password)
+		return
+	}
+	if d := ref - elapsed; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// recordCost folds one timed current-cost check into refCost.
+func (h *PasswordHasher) recordCost(d time.Duration) {
+	old := h.refCost.Load()
+	if old == 0 {
+		h.refCost.Store(int64(d))
+		return
+	}
+	h.refCost.Store(old + (int64(d)-old)/8)
 }
 
 // verify checks password against stored; current reports that stored is our
@@ -159,16 +195,23 @@ func (h *PasswordHasher) verify(ctx context.Context, stored, password string) (o
 // DummyVerify spends the same work as a Verify against a current-params hash. Call it
 // when the account does not exist, so response time does not reveal which emails
 // have accounts.
-func (h *PasswordHasher) DummyVerify(ctx context.Context, password string) {
-	h.padded.Add(1)
-	_, _, _ = h.verify(ctx, h.dummy, password)
+// It returns an error only when no hashing slot could be had (ErrHasherBusy),
+// which callers must report exactly as a busy real check, or a busy server
+// would answer unknown accounts differently from real ones.
+func (h *PasswordHasher) DummyVerify(ctx context.Context, password string) error {
+	_, _, err := h.verify(ctx, h.dummy, password)
+	return err
 }
 
 func (h *PasswordHasher) checkPBKDF2(ctx context.Context, password string, salt []byte, iter int, want []byte) (bool, error) {
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
+	start := time.Now()
 	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
+	if iter == h.iterations && len(want) == sha256.Size {
+		h.recordCost(time.Since(start))
+	}
 	h.release()
 	if err != nil {
 		return false, fmt.Errorf("users: verify password: %w", err)

@@ -144,7 +144,9 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	if err != nil {
 		// A malformed address cannot have an account; answer as for any
 		// unknown account.
-		s.cfg.Hasher.DummyVerify(ctx, in.Password)
+		if err := s.cfg.Hasher.DummyVerify(ctx, in.Password); err != nil {
+			return AuthResult{}, err
+		}
 		return AuthResult{}, ErrInvalidCredentials
 	}
 	now := s.now()
@@ -154,7 +156,9 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	}
 	user, err := s.store.Users().GetByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
-		s.cfg.Hasher.DummyVerify(ctx, in.Password)
+		if err := s.cfg.Hasher.DummyVerify(ctx, in.Password); err != nil {
+			return AuthResult{}, err
+		}
 		return AuthResult{}, s.attemptFailed(ctx, att, "", now)
 	}
 	if err != nil {
@@ -195,8 +199,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 func (s *Service) checkPassword(ctx context.Context, userID, password string) (bool, error) {
 	acct, err := s.store.Accounts().GetCredential(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && (acct.Password == nil || *acct.Password == "")) {
-		s.cfg.Hasher.DummyVerify(ctx, password)
-		return false, nil
+		return false, s.cfg.Hasher.DummyVerify(ctx, password)
 	}
 	if err != nil {
 		return false, fmt.Errorf("load password: %w", err)

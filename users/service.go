@@ -93,8 +93,9 @@ func NewService(store storage.Store, cfg Config) *Service {
 	return s
 }
 
-// Close waits for emails that are still being sent.
-func (s *Service) Close() { s.mails.close() }
+// Close waits for emails that are still queued or being sent, at most
+// MailDrainTimeout.
+func (s *Service) Close() { s.mails.close(MailDrainTimeout) }
 
 // Hasher exposes the password hasher (benchmarks, CLI).
 func (s *Service) Hasher() *PasswordHasher { return s.cfg.Hasher }

@@ -84,14 +84,14 @@ func (s *Service) Authenticate(ctx context.Context, token string, slide bool) (v
 	gen := s.cache.generation()
 	sess, err := s.store.Sessions().GetByTokenHash(ctx, hash)
 	if errors.Is(err, storage.ErrNotFound) {
-		s.cache.invalidate(hash)
+		s.cache.drop(hash)
 		return SessionView{}, false, ErrUnauthenticated
 	}
 	if err != nil {
 		return SessionView{}, false, fmt.Errorf("load session: %w", err)
 	}
 	if !now.Before(sess.ExpiresAt) {
-		s.cache.invalidate(hash)
+		s.cache.drop(hash)
 		// Expired rows are removed by the sweeper; deleting here too keeps
 		// the table small without a scan.
 		_ = s.store.Sessions().Delete(ctx, sess.ID)
