@@ -85,6 +85,7 @@ func dialect() *sqlstore.Dialect {
 		VersionTableDDL: `CREATE TABLE IF NOT EXISTS kavach_schema_version (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT NOT NULL,
+			checksum   TEXT NOT NULL,
 			applied_at TIMESTAMPTZ NOT NULL
 		)`,
 		VersionTableExists: `SELECT to_regclass('kavach_schema_version') IS NOT NULL`,

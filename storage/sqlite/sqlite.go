@@ -79,6 +79,7 @@ func dialect() *sqlstore.Dialect {
 		VersionTableDDL: `CREATE TABLE IF NOT EXISTS kavach_schema_version (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT NOT NULL,
+			checksum   TEXT NOT NULL,
 			applied_at INTEGER NOT NULL
 		) STRICT`,
 		VersionTableExists: `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'kavach_schema_version')`,

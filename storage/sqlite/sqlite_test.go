@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -120,4 +121,21 @@ func BenchmarkSessionGetByTokenHash(b *testing.B) {
 
 func BenchmarkUserCreate(b *testing.B) {
 	storagetest.BenchUserCreate(b, storagetest.OpenSQLite(b))
+}
+
+// A migration file edited after it was applied must stop the start, with
+// a message that says so, rather than fail later on a missing table.
+func TestEditedMigrationIsRefused(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), "edited.db"))
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE kavach_schema_version SET checksum = '0000' WHERE version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "changed after it was applied") {
+		t.Fatalf("Migrate = %v, want a changed-migration error", err)
+	}
 }

@@ -2,6 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -17,6 +20,12 @@ type Migration struct {
 	Version int
 	Name    string
 	SQL     string
+}
+
+// Checksum identifies the migration's text (hex SHA-256).
+func (m Migration) Checksum() string {
+	sum := sha256.Sum256([]byte(m.SQL))
+	return hex.EncodeToString(sum[:])
 }
 
 var migrationFile = regexp.MustCompile(`^(\d+)_([a-z0-9_]+)\.sql$`)
@@ -87,20 +96,28 @@ func (s *Store) apply(ctx context.Context, m Migration) error {
 	if _, err := s.exec(ctx, op+": version table", s.d.VersionTableDDL); err != nil {
 		return err
 	}
-	var applied int
-	if err := s.get(ctx, op, `SELECT COUNT(*) FROM kavach_schema_version WHERE version = ?`,
-		[]any{m.Version}, &applied); err != nil {
-		return err
-	}
-	if applied > 0 {
+	var stored string
+	err := s.get(ctx, op, `SELECT checksum FROM kavach_schema_version WHERE version = ?`,
+		[]any{m.Version}, &stored)
+	if err == nil {
+		// Applied already. A migration edited after it shipped would leave
+		// databases that ran the old text without the new schema; refuse
+		// loudly instead of failing later on a missing table.
+		if stored != m.Checksum() {
+			return fmt.Errorf("storage: %s: the migration file changed after it was applied to this database "+
+				"(checksum %.12s, applied %.12s); restore it and put the change in a new migration", op, m.Checksum(), stored)
+		}
 		return nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return err
 	}
 	if _, err := s.exec(ctx, op, m.SQL); err != nil {
 		return err
 	}
-	_, err := s.exec(ctx, op+": record",
-		`INSERT INTO kavach_schema_version (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.Version, m.Name, time.Now().UTC())
+	_, err = s.exec(ctx, op+": record",
+		`INSERT INTO kavach_schema_version (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)`,
+		m.Version, m.Name, m.Checksum(), time.Now().UTC())
 	return err
 }
 
