@@ -97,9 +97,6 @@ func NewService(store storage.Store, cfg Config) *Service {
 // MailDrainTimeout.
 func (s *Service) Close() { s.mails.close(MailDrainTimeout) }
 
-// Hasher exposes the password hasher (benchmarks, CLI).
-func (s *Service) Hasher() *PasswordHasher { return s.cfg.Hasher }
-
 // now is the service clock, at the millisecond precision both stores keep,
 // so what an API call returns equals what a later read returns.
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }

@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -147,9 +146,4 @@ func settingsMarkdown() string {
 		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s |\n", s.flag, s.env, def, s.help)
 	}
 	return b.String()
-}
-
-func exitf(format string, a ...any) {
-	fmt.Fprintf(os.Stderr, "kavach: "+format+"\n", a...)
-	os.Exit(2)
 }

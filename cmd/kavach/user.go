@@ -126,8 +126,6 @@ func describe(err error) error {
 		return errors.New(policy.Message)
 	case errors.As(err, &input):
 		return errors.New(input.Message)
-	case errors.Is(err, users.ErrUserExists), errors.Is(err, users.ErrUserNotFound):
-		return err
 	}
 	return err
 }
