@@ -50,6 +50,7 @@ type Config struct {
 	Session  SessionConfig
 	Email    EmailConfig
 	Limits   LimitsConfig
+	OAuth    OAuthConfig
 
 	// VerifyLegacyHash checks a password against a hash Kavach does not know
 	// (imported from another system). On success the password is rehashed
@@ -167,6 +168,11 @@ func (c Config) Defaults() Config {
 	setDur(&c.Limits.Window, time.Minute)
 	setInt(&c.Limits.LockoutThreshold, 10)
 	setDur(&c.Limits.LockoutDuration, 15*time.Minute)
+	setDur(&c.OAuth.AccessTokenTTL, time.Hour)
+	setDur(&c.OAuth.RefreshTokenTTL, 30*24*time.Hour)
+	if c.OAuth.AccessTokenAlg == "" {
+		c.OAuth.AccessTokenAlg = "ES256"
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -230,6 +236,14 @@ func (c Config) Validate() error {
 	}
 	if c.Session.UpdateAge > c.Session.TTL {
 		bad("session update age must not exceed the session TTL")
+	}
+	if c.OAuth.AccessTokenAlg != "ES256" && c.OAuth.AccessTokenAlg != "EdDSA" {
+		bad("OAuth access token algorithm must be ES256 or EdDSA")
+	}
+	for name, page := range map[string]string{"login page": c.OAuth.LoginPage, "consent page": c.OAuth.ConsentPage} {
+		if page != "" && checkOrigin(page, true) != nil {
+			bad("OAuth %s must be an absolute http(s) URL", name)
+		}
 	}
 	switch c.Email.SMTPTLS {
 	case "starttls", "tls", "none":

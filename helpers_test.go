@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -71,7 +72,7 @@ func newEnv(t *testing.T, open func(t testing.TB) storage.Store, mutate func(*ka
 		Email:    kavach.EmailConfig{DevDir: e.mailDir},
 		Limits:   kavach.LimitsConfig{PerIP: 1000, PerAccount: 1000},
 		Now:      e.clock.Now,
-		Logger:   discardLogger(),
+		Logger:   testLogger(t),
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -244,3 +245,20 @@ func tokenOf(t *testing.T, link string) string {
 }
 
 var _ = context.Background
+
+// testLogger shows error logs in the test output (KAVACH_TEST_LOG=1 shows
+// everything).
+func testLogger(t *testing.T) *slog.Logger {
+	level := slog.LevelError
+	if os.Getenv("KAVACH_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -158,6 +158,13 @@ func (k *Kavach) allowAccount(w http.ResponseWriter, name, email string) bool {
 	return true
 }
 
+// allowAccountQuiet applies the per-account limit without writing (pages
+// answer in HTML).
+func (k *Kavach) allowAccountQuiet(name, email string) bool {
+	ok, _ := k.limits.account.Allow(name+"|"+strings.ToLower(strings.TrimSpace(email)), k.cfg.Now())
+	return ok
+}
+
 func tooMany(w http.ResponseWriter, retry time.Duration) {
 	setRetryAfter(w, retry)
 	httpx.WriteError(w, http.StatusTooManyRequests, "RATE_LIMITED", "Too many requests. Try again later.")

@@ -46,6 +46,9 @@ func (k *Kavach) routes() (http.Handler, error) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", k.handleReady)
+	if err := k.setupOAuth(context.Background(), root); err != nil {
+		return nil, err
+	}
 	return k.secure(root), nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/internal/mail"
 	"github.com/kavachos/kavach/internal/outbox"
 	"github.com/kavachos/kavach/storage"
@@ -38,6 +39,9 @@ type Kavach struct {
 	Users *users.Service
 	// Store is the persistence layer.
 	Store storage.Store
+	// OAuth is the OAuth 2.1 authorization server; Keys its signing keys.
+	OAuth *authz.Server
+	Keys  *authz.KeyManager
 
 	cfg       Config
 	ownsStore bool

@@ -31,6 +31,10 @@ type Store interface {
 	Verifications() Verifications
 	LoginAttempts() LoginAttempts
 	Events() Events
+	OAuthClients() OAuthClients
+	OAuthTokens() OAuthTokens
+	OAuthConsents() OAuthConsents
+	SigningKeys() SigningKeys
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the
 	// transaction; fn's error (or a panic) rolls it back. Nested InTx calls on

@@ -21,6 +21,10 @@ func postgresURL(t testing.TB) string {
 	return u
 }
 
+// schemaVersion is the number of embedded migrations: a fresh database
+// migrates to it.
+const schemaVersion = 2
+
 func TestConformance(t *testing.T) {
 	u := postgresURL(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store { return storagetest.OpenPostgres(t, u) })
@@ -45,8 +49,8 @@ func TestFreshSchemaMigrates(t *testing.T) {
 		t.Fatalf("fresh SchemaVersion = %d, %v; want 0, nil", v, err)
 	}
 	v, err = s.Migrate(ctx)
-	if err != nil || v != 1 {
-		t.Fatalf("Migrate = %d, %v; want 1, nil", v, err)
+	if err != nil || v != schemaVersion {
+		t.Fatalf("Migrate = %d, %v; want %d, nil", v, err, schemaVersion)
 	}
 }
 
@@ -61,8 +65,8 @@ func TestConcurrentMigrate(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, s := range nodes {
 		wg.Go(func() {
-			if v, err := s.Migrate(t.Context()); err != nil || v != 1 {
-				t.Errorf("Migrate = %d, %v; want 1, nil", v, err)
+			if v, err := s.Migrate(t.Context()); err != nil || v != schemaVersion {
+				t.Errorf("Migrate = %d, %v; want %d, nil", v, err, schemaVersion)
 			}
 		})
 	}
@@ -71,8 +75,8 @@ func TestConcurrentMigrate(t *testing.T) {
 	if err := nodes[0].Pool().QueryRow(t.Context(), `SELECT count(*) FROM kavach_schema_version`).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
-	if rows != 1 {
-		t.Fatalf("kavach_schema_version has %d rows, want 1", rows)
+	if rows != schemaVersion {
+		t.Fatalf("kavach_schema_version has %d rows, want %d", rows, schemaVersion)
 	}
 }
 

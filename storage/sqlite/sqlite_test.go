@@ -12,6 +12,10 @@ import (
 	"github.com/kavachos/kavach/storage/storagetest"
 )
 
+// schemaVersion is the number of embedded migrations: a fresh database
+// migrates to it.
+const schemaVersion = 2
+
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return storagetest.OpenSQLite(t) })
 }
@@ -34,8 +38,8 @@ func TestFreshDatabaseMigrates(t *testing.T) {
 		t.Fatalf("fresh SchemaVersion = %d, %v; want 0, nil", v, err)
 	}
 	v, err = s.Migrate(ctx)
-	if err != nil || v != 1 {
-		t.Fatalf("Migrate = %d, %v; want 1, nil", v, err)
+	if err != nil || v != schemaVersion {
+		t.Fatalf("Migrate = %d, %v; want %d, nil", v, err, schemaVersion)
 	}
 }
 
@@ -47,8 +51,8 @@ func TestConcurrentMigrate(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, s := range stores {
 		wg.Go(func() {
-			if v, err := s.Migrate(t.Context()); err != nil || v != 1 {
-				t.Errorf("Migrate = %d, %v; want 1, nil", v, err)
+			if v, err := s.Migrate(t.Context()); err != nil || v != schemaVersion {
+				t.Errorf("Migrate = %d, %v; want %d, nil", v, err, schemaVersion)
 			}
 		})
 	}

@@ -143,3 +143,34 @@ func wantUTC(t testing.TB, what string, times ...time.Time) {
 		}
 	}
 }
+
+func createOAuthClient(t testing.TB, s storage.Store) *storage.OAuthClient {
+	t.Helper()
+	c := &storage.OAuthClient{ID: newID("cli"), SecretHash: randomHex(32), Source: storage.ClientSourcePreregistered,
+		Metadata: []byte(`{"redirect_uris":["https://app.example/cb"]}`), CreatedAt: now(), UpdatedAt: now()}
+	if err := s.OAuthClients().Create(t.Context(), c); err != nil {
+		t.Fatalf("create oauth client: %v", err)
+	}
+	return c
+}
+
+func createOAuthToken(t testing.TB, s storage.Store, clientID, kind, requestID string, expiresAt time.Time) *storage.OAuthToken {
+	t.Helper()
+	x := &storage.OAuthToken{Kind: kind, Signature: randomHex(32), RequestID: requestID, ClientID: clientID,
+		Subject: newID("usr"), Active: true, RequestedAt: now(), ExpiresAt: expiresAt,
+		Data: []byte(`{"scopes":["openid"]}`)}
+	if err := s.OAuthTokens().Create(t.Context(), x); err != nil {
+		t.Fatalf("create oauth token: %v", err)
+	}
+	return x
+}
+
+func putConsent(t testing.TB, s storage.Store, userID, clientID, resource string, scopes ...string) *storage.OAuthConsent {
+	t.Helper()
+	c := &storage.OAuthConsent{UserID: userID, ClientID: clientID, Resource: resource, Scopes: scopes,
+		CreatedAt: now(), UpdatedAt: now()}
+	if err := s.OAuthConsents().Put(t.Context(), c); err != nil {
+		t.Fatalf("put consent: %v", err)
+	}
+	return c
+}

@@ -11,6 +11,7 @@ var invalidValueTests = []test{
 	{"UserCreate", testInvalidUserCreate},
 	{"SessionCreate", testInvalidSessionCreate},
 	{"Lookups", testInvalidLookups},
+	{"OAuthJSON", testInvalidOAuthJSON},
 	{"ValidUnicodeAccepted", testValidUnicodeAccepted},
 }
 
@@ -57,6 +58,35 @@ func testInvalidSessionCreate(t *testing.T, s storage.Store) {
 	must(t, "list", err)
 	if len(got) != 0 {
 		t.Fatalf("refused creates stored %d sessions", len(got))
+	}
+}
+
+// testInvalidOAuthJSON checks that JSON columns are text: bytes that are
+// not valid UTF-8, or a raw NUL, are refused on write (an escaped \u0000
+// is plain text and is kept; see MetadataByteExact).
+func testInvalidOAuthJSON(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	c := createOAuthClient(t, s)
+	for _, bad := range []string{nulText, invalidUTF8} {
+		what := render(bad)
+		x := &storage.OAuthClient{ID: newID("cli"), Source: storage.ClientSourceDynamic, Metadata: []byte(`{"a":"` + bad + `"}`)}
+		wantErr(t, "create client with metadata "+what, s.OAuthClients().Create(ctx, x), storage.ErrInvalidValue)
+
+		edited := *c
+		edited.Metadata = []byte(bad)
+		wantErr(t, "update client with metadata "+what, s.OAuthClients().Update(ctx, &edited), storage.ErrInvalidValue)
+
+		tok := &storage.OAuthToken{Kind: storage.TokenKindAccess, Signature: randomHex(32), RequestID: newID("req"),
+			ClientID: c.ID, Active: true, RequestedAt: now(), ExpiresAt: now().Add(time.Hour), Data: []byte(bad)}
+		wantErr(t, "create token with data "+what, s.OAuthTokens().Create(ctx, tok), storage.ErrInvalidValue)
+	}
+	got, err := s.OAuthClients().Get(ctx, c.ID)
+	must(t, "get", err)
+	wantSame(t, "client after refused update", got, c)
+	all, err := s.OAuthClients().List(ctx, 0, 0)
+	must(t, "list", err)
+	if len(all) != 1 {
+		t.Fatalf("refused creates stored %d clients", len(all)-1)
 	}
 }
 

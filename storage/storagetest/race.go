@@ -16,7 +16,12 @@ var raceTests = []test{
 	{"Claim", testRaceClaim},
 	{"CreateSameEmail", testRaceCreateSameEmail},
 	{"Transactions", testRaceTransactions},
+	{"DeactivateOnce", testRaceDeactivateOnce},
+	{"RetireOnce", testRaceRetireOnce},
 }
+
+// errLost is what a racer returns when the store told it another racer won.
+var errLost = errors.New("storagetest: lost the race")
 
 // racers is how many goroutines each race starts, and rounds how many
 // times each race runs: one round of fast statements on a small machine
@@ -157,5 +162,43 @@ func testRaceTransactions(t *testing.T, s storage.Store) {
 	must(t, "pending", err)
 	if len(events) != racers {
 		t.Fatalf("%d events, want %d", len(events), racers)
+	}
+}
+
+// testRaceDeactivateOnce checks what single-use codes and refresh rotation
+// rely on: of concurrent Deactivate calls on one row, exactly one gets true.
+func testRaceDeactivateOnce(t *testing.T, s storage.Store) {
+	c := createOAuthClient(t, s)
+	for range rounds {
+		x := createOAuthToken(t, s, c.ID, storage.TokenKindCode, newID("req"), now().Add(time.Minute))
+		errs := race(func(int) error {
+			ok, err := s.OAuthTokens().Deactivate(t.Context(), x.Kind, x.Signature)
+			if err == nil && !ok {
+				return errLost
+			}
+			return err
+		})
+		wantOneWinner(t, errs, errLost)
+	}
+}
+
+// testRaceRetireOnce checks that concurrent rotations retire a key once,
+// so its expiry is the one the winner chose.
+func testRaceRetireOnce(t *testing.T, s storage.Store) {
+	for round := range rounds {
+		k := createSigningKey(t, s, fmt.Sprintf("kid_race_%d", round), now(), nil)
+		at := now()
+		expires := make([]time.Time, racers)
+		errs := race(func(i int) error {
+			expires[i] = at.Add(time.Duration(i+1) * time.Hour)
+			ok, err := s.SigningKeys().Retire(t.Context(), k.KID, at, expires[i])
+			if err == nil && !ok {
+				return errLost
+			}
+			return err
+		})
+		wantOneWinner(t, errs, errLost)
+		winner := slices.IndexFunc(errs, func(err error) bool { return err == nil })
+		wantSame(t, fmt.Sprintf("round %d: stored expiry", round), listKey(t, s, k.KID, at).ExpiresAt, &expires[winner])
 	}
 }

@@ -32,6 +32,10 @@ func (s *Store) Sessions() storage.Sessions           { return sessions{s} }
 func (s *Store) Verifications() storage.Verifications { return verifications{s} }
 func (s *Store) LoginAttempts() storage.LoginAttempts { return loginAttempts{s} }
 func (s *Store) Events() storage.Events               { return events{s} }
+func (s *Store) OAuthClients() storage.OAuthClients   { return oauthClients{s} }
+func (s *Store) OAuthTokens() storage.OAuthTokens     { return oauthTokens{s} }
+func (s *Store) OAuthConsents() storage.OAuthConsents { return oauthConsents{s} }
+func (s *Store) SigningKeys() storage.SigningKeys     { return signingKeys{s} }
 
 // Dialect names the driver.
 func (s *Store) Dialect() string { return s.d.Name }

@@ -1,0 +1,253 @@
+package authz
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/kavachos/kavach/storage"
+)
+
+// Resource is a protected resource tokens can be issued for (RFC 8707).
+type Resource struct {
+	URI  string // canonical URI, e.g. https://auth.example.com/mcp
+	Name string
+}
+
+// Scope is a scope the server knows, with the sentence consent shows.
+type Scope struct {
+	Name        string
+	Description string
+}
+
+// DefaultScopes are the scopes every server supports.
+var DefaultScopes = []Scope{
+	{"openid", "Confirm who you are"},
+	{"profile", "See your name and picture"},
+	{"email", "See your email address"},
+	{"offline_access", "Stay connected when you are not using it"},
+	{"mcp", "Use Kavach's MCP tools as you"},
+}
+
+// Config configures the authorization server.
+type Config struct {
+	Issuer          string // the base URL, byte for byte
+	Secret          string // server secret; HMAC keys for codes and refresh tokens derive from it
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	CodeTTL         time.Duration
+	IDTokenTTL      time.Duration
+	// Resources are the protected resources tokens may name in aud. The
+	// first one is the default audience of requests that name none.
+	Resources []Resource
+	Scopes    []Scope
+	// AccessTokenAlg signs access tokens ("ES256" default, or "EdDSA");
+	// IDTokenAlg signs ID tokens ("RS256" default, as many clients need).
+	AccessTokenAlg string
+	IDTokenAlg     string
+	// LoginURL and ConsentURL are where the authorize endpoint sends a
+	// browser that has no session, or no consent yet; the original
+	// authorize URL is appended as return_to.
+	LoginURL   string
+	ConsentURL string
+	// DisableDynamicRegistration turns RFC 7591 registration off.
+	DisableDynamicRegistration bool
+	Now                        func() time.Time
+	Logger                     *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTokenTTL, time.Hour)
+	def(&c.RefreshTokenTTL, 30*24*time.Hour)
+	def(&c.CodeTTL, 5*time.Minute)
+	def(&c.IDTokenTTL, time.Hour)
+	if len(c.Resources) == 0 {
+		c.Resources = []Resource{{URI: c.Issuer + "/mcp", Name: "Kavach MCP"}}
+	}
+	if len(c.Scopes) == 0 {
+		c.Scopes = DefaultScopes
+	}
+	if c.AccessTokenAlg == "" {
+		c.AccessTokenAlg = "ES256"
+	}
+	if c.IDTokenAlg == "" {
+		c.IDTokenAlg = "RS256"
+	}
+	if c.LoginURL == "" {
+		c.LoginURL = c.Issuer + "/oauth/sign-in"
+	}
+	if c.ConsentURL == "" {
+		c.ConsentURL = c.Issuer + "/oauth/consent"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is the OAuth 2.1 authorization server.
+type Server struct {
+	cfg      Config
+	store    storage.Store
+	keys     *KeyManager
+	fcfg     *fosite.Config
+	provider fosite.OAuth2Provider
+	fstore   *fositeStore
+	clients  *clientRegistry
+	tokens   *tokenStrategy
+}
+
+// New composes the server. Only the grants OAuth 2.1 keeps are composed
+// (never compose.ComposeAllEnabled, which turns on implicit and password).
+func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.Issuer == "" || len(cfg.Secret) < 32 {
+		return nil, errors.New("authz: issuer and a secret of at least 32 bytes are required")
+	}
+	for _, alg := range []string{cfg.AccessTokenAlg} {
+		if alg != "ES256" && alg != "EdDSA" {
+			return nil, fmt.Errorf("authz: access token algorithm %q: want ES256 or EdDSA", alg)
+		}
+	}
+	hmacKey, err := hkdf.Key(sha256.New, []byte(cfg.Secret), nil, "kavach fosite hmac", 32)
+	if err != nil {
+		return nil, fmt.Errorf("authz: derive hmac key: %w", err)
+	}
+	s := &Server{cfg: cfg, store: store, keys: keys}
+	s.clients = &clientRegistry{store: store, scopes: s.scopeNames(), resources: s.resourceURIs(), now: cfg.Now}
+	s.fstore = &fositeStore{store: store, clients: s.clients}
+	s.fcfg = &fosite.Config{
+		AccessTokenLifespan:            cfg.AccessTokenTTL,
+		RefreshTokenLifespan:           cfg.RefreshTokenTTL,
+		AuthorizeCodeLifespan:          cfg.CodeTTL,
+		IDTokenLifespan:                cfg.IDTokenTTL,
+		AccessTokenIssuer:              cfg.Issuer,
+		IDTokenIssuer:                  cfg.Issuer,
+		GlobalSecret:                   hmacKey,
+		EnforcePKCE:                    true,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       s.matchAudience,
+		RefreshTokenScopes:             []string{"offline_access"},
+		TokenURL:                       cfg.Issuer + TokenPath,
+		ClientSecretsHasher:            secretHasher{},
+		RedirectSecureChecker:          func(_ context.Context, u *url.URL) bool { return checkRegisteredRedirect(u.String()) == nil },
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+		SendDebugMessagesToClients:     false,
+	}
+	s.tokens = &tokenStrategy{CoreStrategy: compose.NewOAuth2HMACStrategy(s.fcfg), keys: keys, issuer: cfg.Issuer, alg: cfg.AccessTokenAlg, ttl: cfg.AccessTokenTTL, now: cfg.Now}
+	idSigner := &IDTokenSigner{Keys: keys, Alg: cfg.IDTokenAlg}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               s.tokens,
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: s.fcfg},
+		Signer:                     idSigner,
+	}
+	s.provider = compose.Compose(s.fcfg, s.fstore, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+	)
+	return s, nil
+}
+
+func (s *Server) scopeNames() []string {
+	out := make([]string, len(s.cfg.Scopes))
+	for i, sc := range s.cfg.Scopes {
+		out[i] = sc.Name
+	}
+	return out
+}
+
+func (s *Server) resourceURIs() []string {
+	out := make([]string, len(s.cfg.Resources))
+	for i, r := range s.cfg.Resources {
+		out[i] = canonicalResource(r.URI)
+	}
+	return out
+}
+
+// DefaultResource is the audience of requests that name no resource.
+func (s *Server) DefaultResource() string { return canonicalResource(s.cfg.Resources[0].URI) }
+
+// Issuer is the configured issuer.
+func (s *Server) Issuer() string { return s.cfg.Issuer }
+
+// canonicalResource normalizes an RFC 8707 resource for comparison: scheme
+// and host lower-case, no trailing slash, no fragment. "" if raw is not an
+// absolute URI without fragment.
+func canonicalResource(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" || strings.Contains(raw, "#") || u.User != nil {
+		return ""
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	out := u.String()
+	if u.RawQuery == "" {
+		out = strings.TrimSuffix(out, "/")
+	}
+	return out
+}
+
+// errInvalidTarget is RFC 8707's error for an unknown resource.
+var errInvalidTarget = &fosite.RFC6749Error{
+	ErrorField:       "invalid_target",
+	DescriptionField: "The requested resource is not a resource this server issues tokens for.",
+	CodeField:        400,
+}
+
+// matchAudience is fosite's audience strategy: every requested audience
+// must be a registered resource.
+func (s *Server) matchAudience(_ []string, needles []string) error {
+	known := s.resourceURIs()
+	for _, n := range needles {
+		if !slices.Contains(known, canonicalResource(n)) {
+			return errInvalidTarget
+		}
+	}
+	return nil
+}
+
+// resolveResources maps request "resource" values to canonical registered
+// resources; none given yields the default. An unknown one is
+// invalid_target.
+func (s *Server) resolveResources(values []string) ([]string, error) {
+	if len(values) == 0 {
+		return []string{s.DefaultResource()}, nil
+	}
+	known := s.resourceURIs()
+	var out []string
+	for _, v := range values {
+		c := canonicalResource(v)
+		if c == "" || !slices.Contains(known, c) {
+			return nil, errInvalidTarget
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}

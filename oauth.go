@@ -1,0 +1,122 @@
+package kavach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/kavachos/kavach/authz"
+	"github.com/kavachos/kavach/mcp"
+	"github.com/kavachos/kavach/users"
+)
+
+// OAuthConfig configures the OAuth 2.1 authorization server.
+type OAuthConfig struct {
+	AccessTokenTTL  time.Duration // default 1 h
+	RefreshTokenTTL time.Duration // default 30 days
+	// AccessTokenAlg signs access tokens: "ES256" (default) or "EdDSA".
+	AccessTokenAlg string
+	// LoginPage and ConsentPage send browsers to the app's own pages
+	// instead of Kavach's built-in ones; return_to is appended. An app's
+	// consent page approves with POST /api/auth/oauth2/consent.
+	LoginPage   string
+	ConsentPage string
+	// DisableDynamicRegistration turns RFC 7591 registration off.
+	DisableDynamicRegistration bool
+}
+
+// MCPScope is the scope Kavach's own MCP endpoint requires.
+const MCPScope = "mcp"
+
+// setupOAuth builds the keys, the authorization server and the /mcp
+// resource, and mounts them on root.
+func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
+	keys, err := authz.NewKeyManager(ctx, k.Store, k.cfg.Secret, []string{"ES256", "EdDSA", "RS256"}, k.cfg.Now)
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	mcpResource := k.cfg.BaseURL + "/mcp"
+	srv, err := authz.New(k.Store, keys, authz.Config{
+		Issuer: k.cfg.BaseURL, Secret: k.cfg.Secret,
+		AccessTokenTTL: k.cfg.OAuth.AccessTokenTTL, RefreshTokenTTL: k.cfg.OAuth.RefreshTokenTTL,
+		AccessTokenAlg:             k.cfg.OAuth.AccessTokenAlg,
+		Resources:                  []authz.Resource{{URI: mcpResource, Name: "Kavach MCP"}},
+		LoginURL:                   firstNonEmpty(k.cfg.OAuth.LoginPage, k.cfg.BaseURL+signInPagePath),
+		ConsentURL:                 firstNonEmpty(k.cfg.OAuth.ConsentPage, k.cfg.BaseURL+consentPagePath),
+		DisableDynamicRegistration: k.cfg.OAuth.DisableDynamicRegistration,
+		Now:                        k.cfg.Now, Logger: k.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	k.OAuth, k.Keys = srv, keys
+	srv.Routes(root, k.browserPrincipal, k.checkOrigin)
+
+	rc := mcp.ResourceConfig{
+		Resource: mcpResource, AuthorizationServers: []string{k.cfg.BaseURL},
+		ScopesSupported: []string{MCPScope}, RequiredScopes: []string{MCPScope},
+		ResourceName: "Kavach MCP", Verifier: mcpVerifier{srv}, Logger: k.cfg.Logger,
+	}
+	if err := rc.Validate(); err != nil {
+		return fmt.Errorf("mcp resource: %w", err)
+	}
+	prm, err := mcp.MetadataPath(mcpResource)
+	if err != nil {
+		return err
+	}
+	root.Handle("GET "+prm, mcp.MetadataHandler(rc))
+	root.Handle("GET /.well-known/oauth-protected-resource", mcp.MetadataHandler(rc))
+	root.Handle("/mcp", mcp.Handler(rc))
+	k.pages(root)
+	return nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// browserPrincipal is the authorize endpoint's view of the browser's
+// session: the cookie only (a bearer token is not a browser sign-in).
+func (k *Kavach) browserPrincipal(r *http.Request) (authz.Principal, bool) {
+	c, err := r.Cookie(k.Auth.cookie.name)
+	if err != nil || c.Value == "" {
+		return authz.Principal{}, false
+	}
+	view, _, err := k.Users.Authenticate(r.Context(), c.Value, false)
+	if err != nil {
+		if !errors.Is(err, users.ErrUnauthenticated) {
+			k.cfg.Logger.Error("session lookup failed", "err", err)
+		}
+		return authz.Principal{}, false
+	}
+	return authz.Principal{UserID: view.User.ID, AuthTime: view.Session.CreatedAt}, true
+}
+
+// mcpVerifier adapts the authorization server's token check to the mcp
+// package (which must not depend on authz's types).
+type mcpVerifier struct{ s *authz.Server }
+
+func (v mcpVerifier) VerifyAccessToken(ctx context.Context, token string) (*mcp.TokenInfo, error) {
+	c, err := v.s.VerifyAccessToken(ctx, token)
+	if errors.Is(err, authz.ErrTokenInvalid) {
+		return nil, fmt.Errorf("%w: %v", mcp.ErrInvalidToken, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	info := &mcp.TokenInfo{
+		Subject: c.Subject, ClientID: c.ClientID, JTI: c.JTI, Scopes: strings.Fields(c.Scope),
+		Audience: []string(c.Audience), IssuedAt: time.Unix(c.IssuedAt, 0).UTC(), ExpiresAt: time.Unix(c.ExpiresAt, 0).UTC(),
+	}
+	if c.AuthTime != 0 {
+		t := time.Unix(c.AuthTime, 0).UTC()
+		info.AuthTime = &t
+	}
+	return info, nil
+}
