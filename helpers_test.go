@@ -262,3 +262,5 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+func storagetestOpenSQLite(t testing.TB) storage.Store { return storagetest.OpenSQLite(t) }

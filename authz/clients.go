@@ -114,3 +114,44 @@ func (r *clientRegistry) update(ctx context.Context, c *Client, m ClientMetadata
 	}
 	return newClient(rec, r.scopes, r.resources)
 }
+
+// RegisterClient pre-registers a client (CLI, admin API). It takes the
+// same metadata as dynamic registration and returns the secret once.
+func (s *Server) RegisterClient(ctx context.Context, m ClientMetadata) (Registration, error) {
+	return s.clients.register(ctx, m, storage.ClientSourcePreregistered)
+}
+
+// Client loads one client.
+func (s *Server) Client(ctx context.Context, clientID string) (*Client, error) {
+	c, err := s.clients.get(ctx, clientID)
+	if errors.Is(err, fosite.ErrNotFound) {
+		return nil, ErrClientNotFound
+	}
+	return c, err
+}
+
+// Clients lists clients in creation order.
+func (s *Server) Clients(ctx context.Context, limit, offset int) ([]*Client, error) {
+	recs, err := s.store.OAuthClients().List(ctx, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	out := make([]*Client, 0, len(recs))
+	for _, rec := range recs {
+		c, err := newClient(rec, s.clients.scopes, s.clients.resources)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// DeleteClient removes a client with its tokens and consents.
+func (s *Server) DeleteClient(ctx context.Context, clientID string) error {
+	err := s.store.OAuthClients().Delete(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
+		return ErrClientNotFound
+	}
+	return err
+}

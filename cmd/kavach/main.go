@@ -3,6 +3,8 @@
 //	kavach serve                 run the server (SQLite in ./kavach.db by default)
 //	kavach migrate               apply database migrations and exit
 //	kavach user create|list|delete
+//	kavach client create|list|delete   OAuth clients
+//	kavach keys rotate                 new signing keys; old ones stay published
 //	kavach version
 //
 // Every setting comes from a flag or a KAVACH_* environment variable; run
@@ -26,6 +28,9 @@ Usage:
   kavach user create --email E [--name N] [--password-stdin] [--verified]
   kavach user list [--limit N] [--offset N]
   kavach user delete (--email E | --id ID)
+  kavach client create [--name N] [--redirect-uri U]... [--grant G]... [--auth M] [--scope S] [--jwks JSON]
+  kavach client list | kavach client delete --id ID
+  kavach keys rotate
   kavach version
 
 Run "kavach serve -h" for every setting; each has a KAVACH_* environment variable.
@@ -49,6 +54,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, getenv)
 	case "user":
 		err = cmdUser(ctx, args[1:], stdin, stdout, stderr, getenv)
+	case "client":
+		err = cmdClient(ctx, args[1:], stdout, stderr, getenv)
+	case "keys":
+		err = cmdKeys(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		err = cmdVersion(stdout)
 	case "config-table":

@@ -238,3 +238,35 @@ func freePort(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
 }
+
+func TestClientAndKeysCommands(t *testing.T) {
+	for name, db := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"KAVACH_DATABASE_URL": db, "KAVACH_SECRET": strings.Repeat("k", 40)}
+			code, out, stderr := runCLI(t, env, "", "client", "create", "--name", "Billing agent", "--grant", "client_credentials", "--scope", "mcp")
+			if code != 0 || !strings.Contains(out, "client_id:") || !strings.Contains(out, "client_secret: kcs_") {
+				t.Fatalf("create: %d %q %q", code, out, stderr)
+			}
+			id := strings.Fields(strings.SplitN(out, "\n", 2)[0])[1]
+			code, _, stderr = runCLI(t, env, "", "client", "create", "--grant", "authorization_code", "--redirect-uri", "http://evil.example/cb")
+			if code == 0 || !strings.Contains(stderr, "redirect URI") {
+				t.Fatalf("bad redirect accepted: %d %q", code, stderr)
+			}
+			code, out, _ = runCLI(t, env, "", "client", "list")
+			if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "preregistered") {
+				t.Fatalf("list: %d %q", code, out)
+			}
+			code, out, stderr = runCLI(t, env, "", "keys", "rotate")
+			if code != 0 || !strings.Contains(out, "rotated") {
+				t.Fatalf("rotate: %d %q %q", code, out, stderr)
+			}
+			code, out, _ = runCLI(t, env, "", "client", "delete", "--id", id)
+			if code != 0 || !strings.Contains(out, "deleted client") {
+				t.Fatalf("delete: %d %q", code, out)
+			}
+			if code, _, stderr = runCLI(t, env, "", "client", "delete", "--id", id); code == 0 || !strings.Contains(stderr, "not found") {
+				t.Fatalf("second delete: %d %q", code, stderr)
+			}
+		})
+	}
+}

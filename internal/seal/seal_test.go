@@ -97,7 +97,7 @@ func TestOpenRefuses(t *testing.T) {
 	}
 }
 
-func TestPurposesAndSecretsDeriveDifferentKeys(t *testing.T) {
+func TestSameSecretAndPurposeOpenAcrossSealers(t *testing.T) {
 	// Same inputs, same key: a value sealed by one process opens in another.
 	a, b := mustNew(t, testSecret, "signing-keys"), mustNew(t, testSecret, "signing-keys")
 	got, err := b.Open(a.Seal([]byte("x"), nil), nil)

@@ -1,0 +1,296 @@
+package kavach_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/kavachos/kavach/authz"
+	"github.com/kavachos/kavach/storage"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func (e *env) registerClient(t *testing.T, m authz.ClientMetadata) authz.Registration {
+	t.Helper()
+	reg, err := e.k.OAuth.RegisterClient(context.Background(), m)
+	if err != nil {
+		t.Fatalf("register client: %v", err)
+	}
+	return reg
+}
+
+// verifyJWT checks a token's signature against the served JWKS and returns
+// its header and claims.
+func (e *env) verifyJWT(t *testing.T, token string) (jose.Header, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(e.url + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	if err != nil {
+		t.Fatalf("parse %q: %v", token, err)
+	}
+	h := jws.Signatures[0].Header
+	keys := set.Key(h.KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("kid %q not in JWKS", h.KeyID)
+	}
+	payload, err := jws.Verify(keys[0])
+	if err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return h, claims
+}
+
+func TestClientCredentialsRFC9068(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		for _, auth := range []string{authz.AuthClientSecretBasic, authz.AuthClientSecretPost} {
+			t.Run(auth, func(t *testing.T) {
+				reg := e.registerClient(t, authz.ClientMetadata{ClientName: "svc", GrantTypes: []string{authz.GrantClientCredentials}, TokenEndpointAuthMethod: auth, Scope: "mcp"})
+				style := oauth2.AuthStyleInHeader
+				if auth == authz.AuthClientSecretPost {
+					style = oauth2.AuthStyleInParams
+				}
+				cc := clientcredentials.Config{ClientID: reg.Client.GetID(), ClientSecret: reg.Secret, TokenURL: e.url + authz.TokenPath,
+					Scopes: []string{"mcp"}, AuthStyle: style, EndpointParams: url.Values{"resource": {e.url + "/mcp"}}}
+				tok, err := cc.Token(context.Background())
+				if err != nil {
+					t.Fatalf("token: %v", err)
+				}
+				if tok.RefreshToken != "" {
+					t.Fatal("client_credentials issued a refresh token")
+				}
+				h, c := e.verifyJWT(t, tok.AccessToken)
+				if typ, _ := h.ExtraHeaders["typ"].(string); typ != "at+jwt" || h.Algorithm != "ES256" {
+					t.Fatalf("header typ %q alg %q", typ, h.Algorithm)
+				}
+				for claim, want := range map[string]any{"iss": e.url, "sub": reg.Client.GetID(), "aud": e.url + "/mcp", "client_id": reg.Client.GetID(), "scope": "mcp"} {
+					if c[claim] != want {
+						t.Errorf("%s = %v, want %v", claim, c[claim], want)
+					}
+				}
+				for _, claim := range []string{"jti", "iat", "exp"} {
+					if c[claim] == nil {
+						t.Errorf("no %s claim", claim)
+					}
+				}
+				// The token opens /mcp: whoami names the client.
+				who := e.callWhoami(t, tok.AccessToken)
+				if who["principal"] != reg.Client.GetID() {
+					t.Fatalf("whoami %v", who)
+				}
+			})
+		}
+	})
+}
+
+// callWhoami calls the whoami tool over plain JSON-RPC (stateless server).
+func (e *env) callWhoami(t *testing.T, token string) map[string]any {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`
+	req, _ := http.NewRequest("POST", e.url+"/mcp", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("whoami: %d %s", resp.StatusCode, raw)
+	}
+	s := string(raw)
+	if i := strings.Index(s, "data: "); i >= 0 { // SSE framing
+		s = strings.TrimSpace(s[i+6:])
+	}
+	var rpc struct {
+		Result struct {
+			StructuredContent map[string]any `json:"structuredContent"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(s), &rpc); err != nil {
+		t.Fatalf("whoami answer %q: %v", raw, err)
+	}
+	return rpc.Result.StructuredContent
+}
+
+// introspect asks the introspection endpoint as a confidential client.
+func (e *env) introspect(t *testing.T, reg authz.Registration, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.url+authz.IntrospectPath, strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(reg.Client.GetID()), url.QueryEscape(reg.Secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("introspect: %d %v", resp.StatusCode, err)
+	}
+	return out
+}
+
+func TestCodeFlowRefreshRotationIntrospectionRevocation(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		browser := e.client()
+		user := browser.signUp("noor@example.com")
+		rs := e.registerClient(t, authz.ClientMetadata{ClientName: "introspector", GrantTypes: []string{authz.GrantClientCredentials}})
+		const redirect = "http://127.0.0.1:41000/cb"
+		app := e.registerClient(t, authz.ClientMetadata{ClientName: "App", RedirectURIs: []string{redirect},
+			GrantTypes: []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}, TokenEndpointAuthMethod: authz.AuthNone})
+		conf := oauth2.Config{ClientID: app.Client.GetID(), RedirectURL: redirect, Scopes: []string{"openid", "email", "mcp", "offline_access"},
+			Endpoint: oauth2.Endpoint{AuthURL: e.url + authz.AuthorizePath, TokenURL: e.url + authz.TokenPath, AuthStyle: oauth2.AuthStyleInParams}}
+		verifier := oauth2.GenerateVerifier()
+		resource := oauth2.SetAuthURLParam("resource", e.url+"/mcp")
+		back := browser.authorizeAsBrowser(t, conf.AuthCodeURL("state-123456", oauth2.S256ChallengeOption(verifier), resource))
+		ctx := context.Background()
+		tok, err := conf.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier), resource)
+		if err != nil {
+			t.Fatalf("exchange: %v", err)
+		}
+		if tok.RefreshToken == "" || tok.Extra("id_token") == nil {
+			t.Fatalf("no refresh or id token: %+v", tok)
+		}
+		_, idc := e.verifyJWT(t, tok.Extra("id_token").(string))
+		if idc["sub"] != user.User.ID || idc["aud"] != app.Client.GetID() && !containsAny(idc["aud"], app.Client.GetID()) {
+			t.Fatalf("id_token claims %v", idc)
+		}
+		_, c := e.verifyJWT(t, tok.AccessToken)
+		if c["sub"] != user.User.ID || c["aud"] != e.url+"/mcp" || c["auth_time"] == nil {
+			t.Fatalf("access token claims %v", c)
+		}
+		if in := e.introspect(t, rs, tok.AccessToken); in["active"] != true || in["sub"] != user.User.ID {
+			t.Fatalf("introspection %v", in)
+		}
+		// userinfo with openid + email
+		req, _ := http.NewRequest("GET", e.url+authz.UserinfoPath, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ui map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&ui)
+		resp.Body.Close()
+		if ui["sub"] != user.User.ID || ui["email"] != "noor@example.com" {
+			t.Fatalf("userinfo %v", ui)
+		}
+
+		// Refresh rotates: new pair; the old refresh token is dead, and so
+		// is the old access token.
+		old := *tok
+		tok.Expiry = tok.Expiry.Add(-24 * 3600e9)
+		fresh, err := conf.TokenSource(ctx, tok).Token()
+		if err != nil {
+			t.Fatalf("refresh: %v", err)
+		}
+		if fresh.RefreshToken == old.RefreshToken || fresh.AccessToken == old.AccessToken {
+			t.Fatal("refresh did not rotate")
+		}
+		if in := e.introspect(t, rs, old.AccessToken); in["active"] != false {
+			t.Fatalf("old access token still active: %v", in)
+		}
+		if in := e.introspect(t, rs, fresh.AccessToken); in["active"] != true {
+			t.Fatalf("new access token inactive: %v", in)
+		}
+		// Revoking the refresh token revokes its access token too.
+		form := url.Values{"token": {fresh.RefreshToken}, "token_type_hint": {"refresh_token"}, "client_id": {app.Client.GetID()}}
+		resp, err = http.Post(e.url+authz.RevokePath, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("revoke: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		if in := e.introspect(t, rs, fresh.AccessToken); in["active"] != false {
+			t.Fatalf("access token active after its refresh token was revoked: %v", in)
+		}
+		if in := e.introspect(t, rs, fresh.RefreshToken); in["active"] != false {
+			t.Fatalf("revoked refresh token active: %v", in)
+		}
+	})
+}
+
+func containsAny(v any, s string) bool {
+	list, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDiscoveryGolden pins the discovery documents: exactly what is
+// supported, with the issuer byte for byte.
+func TestDiscoveryGolden(t *testing.T) {
+	e := newEnv(t, storagetestOpenSQLite, nil)
+	docs := map[string]string{}
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration", "/.well-known/oauth-protected-resource/mcp"} {
+		resp, err := http.Get(e.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		pretty, _ := json.MarshalIndent(v, "", "  ")
+		docs[p] = strings.ReplaceAll(string(pretty), e.url, "{{ISSUER}}") + "\n"
+	}
+	if docs["/.well-known/oauth-authorization-server"] != docs["/.well-known/openid-configuration"] {
+		t.Fatal("RFC 8414 and OIDC discovery differ")
+	}
+	check := func(name, got string) {
+		path := "testdata/" + name
+		if *update {
+			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -run TestDiscoveryGolden -update)", err)
+		}
+		if string(want) != got {
+			t.Fatalf("%s differs from the golden file:\n%s", name, got)
+		}
+	}
+	check("authorization-server.golden.json", docs["/.well-known/oauth-authorization-server"])
+	check("protected-resource.golden.json", docs["/.well-known/oauth-protected-resource/mcp"])
+}
+
