@@ -293,4 +293,3 @@ func TestDiscoveryGolden(t *testing.T) {
 	check("authorization-server.golden.json", docs["/.well-known/oauth-authorization-server"])
 	check("protected-resource.golden.json", docs["/.well-known/oauth-protected-resource/mcp"])
 }
-
