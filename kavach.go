@@ -129,8 +129,9 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		k.wg.Add(1)
 		go func() { defer k.wg.Done(); d.Run(bg) }()
 	}
-	k.wg.Add(1)
+	k.wg.Add(2)
 	go func() { defer k.wg.Done(); k.sweep(bg, 10*time.Minute) }()
+	go func() { defer k.wg.Done(); k.OAuth.RunKeyReload(bg, 30*time.Second) }()
 	return k, nil
 }
 
@@ -148,6 +149,9 @@ func (k *Kavach) Close() error {
 		k.cancel()
 		k.wg.Wait()
 		k.Users.Close()
+		if k.OAuth != nil {
+			k.OAuth.Close()
+		}
 		if k.ownsStore {
 			err = k.Store.Close()
 		}
@@ -166,6 +170,11 @@ func (k *Kavach) sweep(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			if _, _, err := k.Users.SweepExpired(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				k.cfg.Logger.Warn("sweeping expired sessions failed", "err", err)
+			}
+			// Expired codes, tokens and used assertion ids are dead weight:
+			// an expired token fails its signature-time check anyway.
+			if _, err := k.Store.OAuthTokens().DeleteExpired(ctx, k.cfg.Now()); err != nil && !errors.Is(err, context.Canceled) {
+				k.cfg.Logger.Warn("sweeping expired OAuth tokens failed", "err", err)
 			}
 		}
 	}

@@ -23,6 +23,7 @@ import (
 type fositeStore struct {
 	store   storage.Store
 	clients *clientRegistry
+	writer  *tokenWriter
 }
 
 // Every fosite storage interface we implement is asserted here, so a
@@ -84,7 +85,7 @@ func (s *fositeStore) put(ctx context.Context, kind, signature string, req fosit
 		Kind: kind, Signature: id.Hash(signature), RequestID: req.GetID(), ClientID: sr.ClientID,
 		Subject: subject, Active: true, RequestedAt: sr.RequestedAt.UTC(), ExpiresAt: ttl().UTC(), Data: data,
 	}
-	if err := s.store.OAuthTokens().Create(ctx, t); err != nil {
+	if err := s.writer.create(ctx, t); err != nil {
 		return fmt.Errorf("store %s: %w", kind, err)
 	}
 	return nil

@@ -53,6 +53,9 @@ var (
 	// key that is unknown or no longer published, or with a bad signature.
 	// The wrapped detail is for logs, never for clients.
 	ErrInvalidJWS = errors.New("authz: invalid signed token")
+	// ErrUnknownKey (wrapping ErrInvalidJWS) means no published key has the
+	// token's kid: another node may have rotated, and a Reload may help.
+	ErrUnknownKey = fmt.Errorf("%w: unknown or expired key", ErrInvalidJWS)
 	// ErrNoSigningKey means Sign was asked for an algorithm the KeyManager
 	// holds no current key for.
 	ErrNoSigningKey = errors.New("authz: no signing key for algorithm")
@@ -470,7 +473,7 @@ func (m *KeyManager) verify(token string, allowed []string) (*signingKey, []byte
 	}
 	k := m.keys().byKID[h.KeyID]
 	if k == nil || !k.published(m.now()) {
-		return nil, nil, "", fmt.Errorf("%w: unknown or expired key", ErrInvalidJWS)
+		return nil, nil, "", ErrUnknownKey
 	}
 	if h.Algorithm != k.alg {
 		return nil, nil, "", fmt.Errorf("%w: algorithm is not the key's", ErrInvalidJWS)

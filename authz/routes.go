@@ -72,6 +72,9 @@ var ErrTokenInvalid = errors.New("invalid access token")
 // server's to check.
 func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessClaims, error) {
 	c, err := s.tokens.parse(token)
+	if errors.Is(err, ErrUnknownKey) && s.reloadKeys(ctx) {
+		c, err = s.tokens.parse(token) // another node may have rotated
+	}
 	if err != nil {
 		return nil, errors.Join(ErrTokenInvalid, err)
 	}

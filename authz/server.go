@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ory/fosite"
@@ -113,6 +114,8 @@ type Server struct {
 	fstore   *fositeStore
 	clients  *clientRegistry
 	tokens   *tokenStrategy
+	// lastReload (unix ns) rate-limits key reloads on unknown kids.
+	lastReload atomic.Int64
 }
 
 // New composes the server. Only the grants OAuth 2.1 keeps are composed
@@ -133,7 +136,7 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: store, keys: keys}
 	s.clients = &clientRegistry{store: store, scopes: s.scopeNames(), resources: s.resourceURIs(), now: cfg.Now}
-	s.fstore = &fositeStore{store: store, clients: s.clients}
+	s.fstore = &fositeStore{store: store, clients: s.clients, writer: newTokenWriter(store)}
 	s.fcfg = &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenTTL,
 		RefreshTokenLifespan:           cfg.RefreshTokenTTL,
@@ -189,6 +192,42 @@ func (s *Server) resourceURIs() []string {
 	}
 	return out
 }
+
+// reloadKeys re-reads the signing keys, at most once every few seconds
+// (a flood of tokens with made-up kids must not become a flood of
+// queries); it reports whether it did.
+func (s *Server) reloadKeys(ctx context.Context) bool {
+	now := s.cfg.Now().UnixNano()
+	last := s.lastReload.Load()
+	if now-last < int64(5*time.Second) || !s.lastReload.CompareAndSwap(last, now) {
+		return false
+	}
+	if err := s.keys.Reload(ctx); err != nil {
+		s.cfg.Logger.Warn("reloading signing keys failed", "err", err)
+		return false
+	}
+	return true
+}
+
+// RunKeyReload re-reads the signing keys every interval until ctx ends, so
+// a rotation done by another node or by `kavach keys rotate` is picked up.
+func (s *Server) RunKeyReload(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.keys.Reload(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("reloading signing keys failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close stops background work (the token writer finishes what is queued).
+func (s *Server) Close() { s.fstore.writer.close() }
 
 // DefaultResource is the audience of requests that name no resource.
 func (s *Server) DefaultResource() string { return canonicalResource(s.cfg.Resources[0].URI) }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -38,6 +39,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open sqlite %s: %w", path, err)
 	}
+	// database/sql keeps only two idle connections by default; under load
+	// every other request would open a connection (pragmas, statement
+	// preparation) and close it again. Readers are concurrent in WAL mode,
+	// so keep a pool that covers the cores and then some.
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	// Ping opens a first connection, which applies the pragmas: a file that
 	// cannot be created or locked fails here rather than on first use.
 	if err := db.PingContext(ctx); err != nil {
