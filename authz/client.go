@@ -2,6 +2,10 @@ package authz
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -127,6 +131,17 @@ func (m *ClientMetadata) normalize(scopes []string) error {
 					return badMetadata("jwks must hold public keys only")
 				}
 			}
+			if m.TokenEndpointAuthSigningAlg == "" {
+				// Unset means "whatever the key is for" (OIDC Dynamic
+				// Registration); fosite needs one algorithm, so take it
+				// from the first key.
+				m.TokenEndpointAuthSigningAlg = algOfKey(set.Keys[0])
+			}
+		}
+		switch m.TokenEndpointAuthSigningAlg {
+		case "", "RS256", "ES256", "EdDSA":
+		default:
+			return badMetadata("token_endpoint_auth_signing_alg must be RS256, ES256 or EdDSA")
 		}
 	} else if m.JWKSURI != "" || len(m.JWKS) > 0 {
 		return badMetadata("jwks and jwks_uri are only for private_key_jwt")
@@ -147,6 +162,24 @@ func (m *ClientMetadata) normalize(scopes []string) error {
 		return badMetadata("client_name is too long")
 	}
 	return nil
+}
+
+// algOfKey is the signing algorithm a public JWK implies.
+func algOfKey(k josev3.JSONWebKey) string {
+	if k.Algorithm != "" {
+		return k.Algorithm
+	}
+	switch key := k.Key.(type) {
+	case *ecdsa.PublicKey:
+		if key.Curve == elliptic.P256() {
+			return "ES256"
+		}
+	case ed25519.PublicKey:
+		return "EdDSA"
+	case *rsa.PublicKey:
+		return "RS256"
+	}
+	return "RS256"
 }
 
 func uniq(in []string) []string {

@@ -24,6 +24,7 @@ type fositeStore struct {
 	store   storage.Store
 	clients *clientRegistry
 	writer  *tokenWriter
+	now     func() time.Time
 }
 
 // Every fosite storage interface we implement is asserted here, so a
@@ -109,6 +110,11 @@ func (s *fositeStore) get(ctx context.Context, kind, signature string, session f
 	}
 	if err != nil {
 		return nil, false, err
+	}
+	// The stored expiry is authoritative (and uses the configured clock):
+	// an expired code or token is as good as absent.
+	if !s.now().Before(t.ExpiresAt) {
+		return nil, false, fosite.ErrNotFound
 	}
 	var sr storedRequest
 	if err := json.Unmarshal(t.Data, &sr); err != nil {

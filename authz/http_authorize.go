@@ -54,6 +54,12 @@ func (s *Server) handleAuthorize(sessions SessionLookup) http.HandlerFunc {
 		ctx = context.WithValue(ctx, ctxMatchedRedirect, redirect)
 		iw := &issWriter{ResponseWriter: w, iss: s.cfg.Issuer}
 
+		// Checked before anything else so the client hears about its
+		// mistake at once, not after the user signed in and consented.
+		earlyErr := earlyAuthorizeError(r.Form)
+		if rm := r.Form.Get("response_mode"); rm != "" && rm != "query" {
+			r.Form.Del("response_mode") // answer in the one mode we support
+		}
 		resources, resErr := s.resolveResources(r.Form["resource"])
 		r.Form.Del("audience") // only RFC 8707 "resource" names audiences
 		for _, res := range resources {
@@ -64,8 +70,11 @@ func (s *Server) handleAuthorize(sessions SessionLookup) http.HandlerFunc {
 			s.provider.WriteAuthorizeError(ctx, iw, ar, err)
 			return
 		}
-		if resErr != nil {
-			s.provider.WriteAuthorizeError(ctx, iw, ar, resErr)
+		if earlyErr == nil {
+			earlyErr = resErr
+		}
+		if earlyErr != nil {
+			s.provider.WriteAuthorizeError(ctx, iw, ar, earlyErr)
 			return
 		}
 		prompt := strings.Fields(r.Form.Get("prompt"))
@@ -111,6 +120,22 @@ func (s *Server) handleAuthorize(sessions SessionLookup) http.HandlerFunc {
 		}
 		s.provider.WriteAuthorizeResponse(ctx, iw, ar, resp)
 	}
+}
+
+// earlyAuthorizeError finds what fosite would only reject after consent:
+// a missing or non-S256 PKCE challenge, and response modes other than
+// query.
+func earlyAuthorizeError(form url.Values) error {
+	if rm := form.Get("response_mode"); rm != "" && rm != "query" {
+		return fosite.ErrUnsupportedResponseMode.WithHint("Only response_mode=query is supported.")
+	}
+	if form.Get("code_challenge") == "" {
+		return fosite.ErrInvalidRequest.WithHint("PKCE is required: send code_challenge with code_challenge_method=S256.")
+	}
+	if m := form.Get("code_challenge_method"); m != "S256" {
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256.")
+	}
+	return nil
 }
 
 // freshLogin: prompt=login asks for a sign-in now; a session from the last

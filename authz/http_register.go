@@ -134,5 +134,8 @@ func (s *Server) handleManage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Allow", "GET, PUT, DELETE")
+		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "The client configuration endpoint takes GET, PUT and DELETE.")
 	}
 }

@@ -22,6 +22,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	grant := r.PostForm.Get("grant_type")
+	switch grant {
+	case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+	case "":
+		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(session), fosite.ErrInvalidRequest.WithHint("The grant_type parameter is missing."))
+		return
+	default:
+		// OAuth 2.1 has no password or implicit grant.
+		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(session), fosite.ErrUnsupportedGrantType)
+		return
+	}
 	requested := r.PostForm["resource"]
 	r.PostForm.Del("audience")
 	var audience []string
@@ -47,7 +57,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ar, err := s.provider.NewAccessRequest(ctx, r, session)
 	if err != nil {
 		s.logServerError("token request", err)
-		s.provider.WriteAccessError(ctx, w, ar, err)
+		s.provider.WriteAccessError(ctx, w, ar, assertionError(r, err))
 		return
 	}
 	if grant == GrantClientCredentials {
@@ -82,6 +92,21 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 }
 
+// assertionError reports a client assertion signed with a key the client
+// did not register as invalid_client (RFC 6749 §5.2: client authentication
+// failed); fosite calls it invalid_request.
+func assertionError(r *http.Request, err error) error {
+	if r.PostForm.Get("client_assertion") == "" {
+		return err
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField &&
+		strings.Contains(rfc.HintField+" "+rfc.DebugField, "JSON Web Token") {
+		return fosite.ErrInvalidClient.WithHint("The client assertion could not be verified with the client's registered keys.")
+	}
+	return err
+}
+
 // unverifiedSubject reads "sub" from a JWT without checking it; fosite
 // verifies the assertion right after.
 func unverifiedSubject(jwt string) string {
@@ -100,16 +125,41 @@ func unverifiedSubject(jwt string) string {
 	return c.Sub
 }
 
-// handleIntrospect is RFC 7662. The caller must authenticate as a client.
+// handleIntrospect is RFC 7662. The caller must authenticate as a client,
+// with any method the token endpoint accepts (fosite's own handler only
+// reads HTTP Basic, and would also take any bearer token as credentials).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	ir, err := s.provider.NewIntrospectionRequest(ctx, r, newSession())
-	if err != nil {
-		s.provider.WriteIntrospectionError(ctx, w, err)
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "The request body is malformed or too large.")
 		return
 	}
-	s.provider.WriteIntrospectionResponse(ctx, w, ir)
+	if strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
+		w.Header().Set("WWW-Authenticate", `Basic realm="kavach"`)
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "Introspection needs client authentication, not a bearer token.")
+		return
+	}
+	if a := r.PostForm.Get("client_assertion"); a != "" {
+		ctx = context.WithValue(ctx, ctxAssertionClient, unverifiedSubject(a))
+	}
+	client, err := s.provider.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil || client.IsPublic() {
+		w.Header().Set("WWW-Authenticate", `Basic realm="kavach"`)
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "The token parameter is missing.")
+		return
+	}
+	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), newSession())
+	resp := &fosite.IntrospectionResponse{Active: err == nil, AccessRequester: ar, TokenUse: use}
+	if use == fosite.AccessToken {
+		resp.AccessTokenType = "Bearer"
+	}
+	s.provider.WriteIntrospectionResponse(ctx, w, resp)
 }
 
 // handleRevoke is RFC 7009. Revoking a refresh token also revokes the

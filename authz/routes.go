@@ -25,9 +25,9 @@ func (s *Server) Routes(mux *http.ServeMux, sessions SessionLookup, cookieGuard 
 	authorize := s.handleAuthorize(sessions)
 	mux.HandleFunc("GET "+AuthorizePath, authorize)
 	mux.HandleFunc("POST "+AuthorizePath, authorize)
-	mux.Handle("POST "+TokenPath, cors(http.HandlerFunc(s.handleToken)))
-	mux.Handle("POST "+IntrospectPath, cors(http.HandlerFunc(s.handleIntrospect)))
-	mux.Handle("POST "+RevokePath, cors(http.HandlerFunc(s.handleRevoke)))
+	mux.Handle("POST "+TokenPath, cors(basicChallenge(http.HandlerFunc(s.handleToken))))
+	mux.Handle("POST "+IntrospectPath, cors(basicChallenge(http.HandlerFunc(s.handleIntrospect))))
+	mux.Handle("POST "+RevokePath, cors(basicChallenge(http.HandlerFunc(s.handleRevoke))))
 	mux.Handle("POST "+RegisterPath, cors(http.HandlerFunc(s.handleRegister)))
 	mux.Handle(RegisterPath+"/{client_id}", cors(http.HandlerFunc(s.handleManage)))
 	mux.Handle("GET "+UserinfoPath, cors(http.HandlerFunc(s.handleUserinfo)))
@@ -55,6 +55,26 @@ func cors(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// basicChallenge adds "WWW-Authenticate: Basic" to a 401 answering a
+// client that authenticated with HTTP Basic (RFC 6749 §5.2 requires it).
+func basicChallenge(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, ok := r.BasicAuth(); ok {
+			w = &challengeWriter{ResponseWriter: w}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type challengeWriter struct{ http.ResponseWriter }
+
+func (w *challengeWriter) WriteHeader(status int) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="kavach"`)
+	}
+	w.ResponseWriter.WriteHeader(status)
 }
 
 func writeJSONBody(w http.ResponseWriter, v any) {

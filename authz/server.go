@@ -110,7 +110,7 @@ type Server struct {
 	store    storage.Store
 	keys     *KeyManager
 	fcfg     *fosite.Config
-	provider fosite.OAuth2Provider
+	provider *fosite.Fosite
 	fstore   *fositeStore
 	clients  *clientRegistry
 	tokens   *tokenStrategy
@@ -136,7 +136,7 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: store, keys: keys}
 	s.clients = &clientRegistry{store: store, scopes: s.scopeNames(), resources: s.resourceURIs(), now: cfg.Now}
-	s.fstore = &fositeStore{store: store, clients: s.clients, writer: newTokenWriter(store)}
+	s.fstore = &fositeStore{store: store, clients: s.clients, writer: newTokenWriter(store), now: cfg.Now}
 	s.fcfg = &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenTTL,
 		RefreshTokenLifespan:           cfg.RefreshTokenTTL,
@@ -164,7 +164,7 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: s.fcfg},
 		Signer:                     idSigner,
 	}
-	s.provider = compose.Compose(s.fcfg, s.fstore, strategy,
+	s.provider = composeProvider(s.fcfg, []string{cfg.Issuer + TokenPath, cfg.Issuer}, s.fstore, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
@@ -175,6 +175,39 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 		compose.OpenIDConnectRefreshFactory,
 	)
 	return s, nil
+}
+
+// fositeConfig widens fosite's single TokenURL: a private_key_jwt
+// assertion may name the token endpoint or the issuer as its audience
+// (RFC 7523 §3; oauth4webapi sends the issuer).
+type fositeConfig struct {
+	*fosite.Config
+	tokenURLs []string
+}
+
+func (c fositeConfig) GetTokenURLs(context.Context) []string { return c.tokenURLs }
+
+// composeProvider is compose.Compose with our config wrapper (Compose
+// takes the concrete *fosite.Config and would hide the override).
+func composeProvider(cfg *fosite.Config, tokenURLs []string, store any, strategy any, factories ...compose.Factory) *fosite.Fosite {
+	wrapped := fositeConfig{Config: cfg, tokenURLs: tokenURLs}
+	f := fosite.NewOAuth2Provider(store.(fosite.Storage), wrapped)
+	for _, factory := range factories {
+		res := factory(wrapped, store, strategy)
+		if h, ok := res.(fosite.AuthorizeEndpointHandler); ok {
+			cfg.AuthorizeEndpointHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.TokenEndpointHandler); ok {
+			cfg.TokenEndpointHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.TokenIntrospector); ok {
+			cfg.TokenIntrospectionHandlers.Append(h)
+		}
+		if h, ok := res.(fosite.RevocationHandler); ok {
+			cfg.RevocationHandlers.Append(h)
+		}
+	}
+	return f
 }
 
 func (s *Server) scopeNames() []string {

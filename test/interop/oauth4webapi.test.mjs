@@ -110,11 +110,27 @@ async function revoke(client, clientAuth, token) {
   return oauth.processRevocationResponse(res);
 }
 
-const isOAuthError = (code) => (err) => {
+// expectOAuthError awaits a request that must fail with an OAuth error
+// code. oauth4webapi reports one either as a ResponseBodyError or — when the
+// server also sends WWW-Authenticate, as RFC 6749 §5.2 requires after failed
+// HTTP Basic client authentication — as a WWWAuthenticateChallengeError
+// whose response body holds the error.
+async function expectOAuthError(promise, code) {
+  let err;
+  try {
+    await promise;
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, `want OAuth error ${code}, got success`);
+  if (err instanceof oauth.WWWAuthenticateChallengeError) {
+    const body = await err.response.json();
+    assert.equal(body.error, code, `${body.error}: ${body.error_description}`);
+    return;
+  }
   assert.ok(err instanceof oauth.ResponseBodyError, `want an OAuth error response, got ${err}`);
   assert.equal(err.error, code, `${err.error}: ${err.error_description}`);
-  return true;
-};
+}
 
 describe('oauth4webapi', () => {
   test('discovery: issuer, iss support, S256, and the /mcp resource metadata', { timeout: TIMEOUT }, async () => {
@@ -159,7 +175,7 @@ describe('oauth4webapi', () => {
       const claims = await validateAccessToken(next.access_token);
       assert.equal(claims.sub, browser.userID);
 
-      await assert.rejects(refresh(client, tokens.refresh_token), isOAuthError('invalid_grant'));
+      await expectOAuthError(refresh(client, tokens.refresh_token), 'invalid_grant');
     });
   });
 
@@ -173,7 +189,7 @@ describe('oauth4webapi', () => {
     assert.equal(claims.sub, client.client_id, 'RFC 9068 §2.2: sub is the client when no user is involved');
     assert.equal(claims.scope, 'mcp');
 
-    await assert.rejects(clientCredentials(client, oauth.ClientSecretBasic('not-the-secret')), isOAuthError('invalid_client'));
+    await expectOAuthError(clientCredentials(client, oauth.ClientSecretBasic('not-the-secret')), 'invalid_client');
   });
 
   test('client_credentials with private_key_jwt (DCR with an inline ES256 jwks)', { timeout: TIMEOUT }, async () => {
@@ -196,7 +212,7 @@ describe('oauth4webapi', () => {
 
     // Someone else's key is refused.
     const other = await es256Key();
-    await assert.rejects(clientCredentials(client, oauth.PrivateKeyJwt(other.privateKey)), isOAuthError('invalid_client'));
+    await expectOAuthError(clientCredentials(client, oauth.PrivateKeyJwt(other.privateKey)), 'invalid_client');
   });
 
   test('private_key_jwt client registered without token_endpoint_auth_signing_alg may sign with ES256', { timeout: TIMEOUT }, async () => {
@@ -243,7 +259,7 @@ describe('oauth4webapi', () => {
     assert.equal(access.active, false, `access token after revoking its refresh token: ${JSON.stringify(access)}`);
     const refreshState = await introspect(introspector, basic, tokens.refresh_token);
     assert.equal(refreshState.active, false, `revoked refresh token: ${JSON.stringify(refreshState)}`);
-    await assert.rejects(refresh(client, tokens.refresh_token), isOAuthError('invalid_grant'));
+    await expectOAuthError(refresh(client, tokens.refresh_token), 'invalid_grant');
   });
 
   test('introspection accepts every advertised introspection_endpoint_auth_method', { timeout: TIMEOUT }, async (t) => {
