@@ -35,6 +35,7 @@ type Store interface {
 	OAuthTokens() OAuthTokens
 	OAuthConsents() OAuthConsents
 	SigningKeys() SigningKeys
+	Agents() Agents
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the
 	// transaction; fn's error (or a panic) rolls it back. Nested InTx calls on

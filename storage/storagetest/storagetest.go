@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"OAuthTokens", oauthTokenTests},
 		{"OAuthConsents", oauthConsentTests},
 		{"SigningKeys", signingKeyTests},
+		{"Agents", agentTests},
 		{"InvalidValues", invalidValueTests},
 		{"Tx", txTests},
 		{"Schema", schemaTests},

@@ -36,6 +36,7 @@ func (s *Store) OAuthClients() storage.OAuthClients   { return oauthClients{s} }
 func (s *Store) OAuthTokens() storage.OAuthTokens     { return oauthTokens{s} }
 func (s *Store) OAuthConsents() storage.OAuthConsents { return oauthConsents{s} }
 func (s *Store) SigningKeys() storage.SigningKeys     { return signingKeys{s} }
+func (s *Store) Agents() storage.Agents               { return agents{s} }
 
 // Dialect names the driver.
 func (s *Store) Dialect() string { return s.d.Name }

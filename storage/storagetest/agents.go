@@ -1,0 +1,113 @@
+package storagetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kavachos/kavach/storage"
+)
+
+var agentTests = []test{
+	{"CreateGetList", testAgentCreateGetList},
+	{"Duplicates", testAgentDuplicates},
+	{"NotFound", testAgentNotFound},
+	{"StatusAndTouch", testAgentStatusAndTouch},
+	{"ClientDeleteKeepsAgent", testAgentClientDeleteKeepsAgent},
+	{"OwnerDeleteCascades", testAgentOwnerDeleteCascades},
+}
+
+func newAgent(id, typ string, owner, client *string) *storage.Agent {
+	return &storage.Agent{ID: id, Type: typ, Name: "agent " + id, OwnerUserID: owner, ClientID: client, Status: storage.AgentActive}
+}
+
+func testAgentCreateGetList(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s)
+	c := createOAuthClient(t, s)
+	a := newAgent("agt_1", storage.AgentDelegated, &u.ID, &c.ID)
+	a.Metadata = []byte(`{"team":"ops","ünï":"✓"}`)
+	must(t, "create", s.Agents().Create(ctx, a))
+	b := newAgent("agt_2", storage.AgentService, nil, nil)
+	b.CreatedAt = a.CreatedAt.Add(time.Second)
+	must(t, "create b", s.Agents().Create(ctx, b))
+	if string(b.Metadata) != "{}" {
+		t.Fatalf("empty metadata stored as %q", b.Metadata)
+	}
+	got, err := s.Agents().Get(ctx, "agt_1")
+	must(t, "get", err)
+	wantSame(t, "get", got, a)
+	byClient, err := s.Agents().GetByClientID(ctx, c.ID)
+	must(t, "get by client", err)
+	wantSame(t, "get by client", byClient, a)
+	all, err := s.Agents().List(ctx, 10, 0)
+	must(t, "list", err)
+	wantSame(t, "list", all, []storage.Agent{*a, *b})
+	mine, err := s.Agents().ListByOwner(ctx, u.ID)
+	must(t, "list by owner", err)
+	wantSame(t, "list by owner", mine, []storage.Agent{*a})
+}
+
+func testAgentDuplicates(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	c := createOAuthClient(t, s)
+	must(t, "create", s.Agents().Create(ctx, newAgent("agt_1", storage.AgentService, nil, &c.ID)))
+	if err := s.Agents().Create(ctx, newAgent("agt_1", storage.AgentService, nil, nil)); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("duplicate id: %v", err)
+	}
+	if err := s.Agents().Create(ctx, newAgent("agt_2", storage.AgentService, nil, &c.ID)); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("second agent for one client: %v", err)
+	}
+}
+
+func testAgentNotFound(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	if _, err := s.Agents().Get(ctx, "missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("get: %v", err)
+	}
+	if _, err := s.Agents().GetByClientID(ctx, "missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("get by client: %v", err)
+	}
+	if err := s.Agents().SetStatus(ctx, "missing", storage.AgentRevoked, now()); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("set status: %v", err)
+	}
+	if err := s.Agents().Delete(ctx, "missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("delete: %v", err)
+	}
+}
+
+func testAgentStatusAndTouch(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	a := newAgent("agt_1", storage.AgentAutonomous, nil, nil)
+	must(t, "create", s.Agents().Create(ctx, a))
+	at := now().Add(time.Minute)
+	must(t, "suspend", s.Agents().SetStatus(ctx, a.ID, storage.AgentSuspended, at))
+	must(t, "touch", s.Agents().Touch(ctx, a.ID, at))
+	got, err := s.Agents().Get(ctx, a.ID)
+	must(t, "get", err)
+	if got.Status != storage.AgentSuspended || !got.UpdatedAt.Equal(at) || got.LastActiveAt == nil || !got.LastActiveAt.Equal(at) {
+		t.Fatalf("after suspend and touch: %+v", got)
+	}
+}
+
+func testAgentClientDeleteKeepsAgent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	c := createOAuthClient(t, s)
+	must(t, "create", s.Agents().Create(ctx, newAgent("agt_1", storage.AgentService, nil, &c.ID)))
+	must(t, "delete client", s.OAuthClients().Delete(ctx, c.ID))
+	got, err := s.Agents().Get(ctx, "agt_1")
+	must(t, "get", err)
+	if got.ClientID != nil {
+		t.Fatalf("client id kept after the client was deleted: %v", *got.ClientID)
+	}
+}
+
+func testAgentOwnerDeleteCascades(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s)
+	must(t, "create", s.Agents().Create(ctx, newAgent("agt_1", storage.AgentAutonomous, &u.ID, nil)))
+	must(t, "delete user", s.Users().Delete(ctx, u.ID))
+	if _, err := s.Agents().Get(ctx, "agt_1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("agent survived its owner: %v", err)
+	}
+}
