@@ -240,6 +240,11 @@ func (c Config) Validate() error {
 	if c.OAuth.AccessTokenAlg != "ES256" && c.OAuth.AccessTokenAlg != "EdDSA" {
 		bad("OAuth access token algorithm must be ES256 or EdDSA")
 	}
+	for _, r := range c.OAuth.Resources {
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" || strings.Contains(r, "#") {
+			bad("OAuth resource %q must be an absolute http(s) URI without fragment", r)
+		}
+	}
 	for name, page := range map[string]string{"login page": c.OAuth.LoginPage, "consent page": c.OAuth.ConsentPage} {
 		if page != "" && checkOrigin(page, true) != nil {
 			bad("OAuth %s must be an absolute http(s) URL", name)

@@ -26,6 +26,11 @@ type OAuthConfig struct {
 	ConsentPage string
 	// DisableDynamicRegistration turns RFC 7591 registration off.
 	DisableDynamicRegistration bool
+	// Resources are further protected resources (RFC 8707) tokens may be
+	// issued for, e.g. https://tools.example.com/mcp, besides Kavach's own
+	// BASE_URL/mcp, which is also the default audience of requests that
+	// name none.
+	Resources []string
 }
 
 // MCPScope is the scope Kavach's own MCP endpoint requires.
@@ -39,11 +44,15 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 		return fmt.Errorf("signing keys: %w", err)
 	}
 	mcpResource := k.cfg.BaseURL + "/mcp"
+	resources := []authz.Resource{{URI: mcpResource, Name: "Kavach MCP"}}
+	for _, r := range k.cfg.OAuth.Resources {
+		resources = append(resources, authz.Resource{URI: r})
+	}
 	srv, err := authz.New(k.Store, keys, authz.Config{
 		Issuer: k.cfg.BaseURL, Secret: k.cfg.Secret,
 		AccessTokenTTL: k.cfg.OAuth.AccessTokenTTL, RefreshTokenTTL: k.cfg.OAuth.RefreshTokenTTL,
 		AccessTokenAlg:             k.cfg.OAuth.AccessTokenAlg,
-		Resources:                  []authz.Resource{{URI: mcpResource, Name: "Kavach MCP"}},
+		Resources:                  resources,
 		LoginURL:                   firstNonEmpty(k.cfg.OAuth.LoginPage, k.cfg.BaseURL+signInPagePath),
 		ConsentURL:                 firstNonEmpty(k.cfg.OAuth.ConsentPage, k.cfg.BaseURL+consentPagePath),
 		DisableDynamicRegistration: k.cfg.OAuth.DisableDynamicRegistration,

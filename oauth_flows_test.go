@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/kavachos/kavach"
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/storage"
 )
@@ -292,4 +293,34 @@ func TestDiscoveryGolden(t *testing.T) {
 	}
 	check("authorization-server.golden.json", docs["/.well-known/oauth-authorization-server"])
 	check("protected-resource.golden.json", docs["/.well-known/oauth-protected-resource/mcp"])
+}
+
+// Operators register their own MCP servers as resources; tokens can then
+// name them, and only them, as audience.
+func TestConfiguredResources(t *testing.T) {
+	e := newEnv(t, storagetestOpenSQLite, func(c *kavach.Config) { c.OAuth.Resources = []string{"https://tools.example.com/mcp"} })
+	reg := e.registerClient(t, authz.ClientMetadata{GrantTypes: []string{authz.GrantClientCredentials}, Scope: "mcp"})
+	for resource, wantErr := range map[string]bool{
+		"https://tools.example.com/mcp":  false,
+		"https://TOOLS.example.com/mcp/": false, // canonical form matches
+		"https://other.example.com/mcp":  true,
+		e.url + "/mcp":                   false,
+	} {
+		cc := clientcredentials.Config{ClientID: reg.Client.GetID(), ClientSecret: reg.Secret, TokenURL: e.url + authz.TokenPath,
+			Scopes: []string{"mcp"}, EndpointParams: url.Values{"resource": {resource}}}
+		tok, err := cc.Token(context.Background())
+		if (err != nil) != wantErr {
+			t.Fatalf("resource %s: err %v", resource, err)
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "invalid_target") {
+				t.Fatalf("resource %s: %v, want invalid_target", resource, err)
+			}
+			continue
+		}
+		_, c := e.verifyJWT(t, tok.AccessToken)
+		if want := strings.TrimSuffix(strings.ToLower(resource[:8])+resource[8:], "/"); !strings.EqualFold(c["aud"].(string), want) {
+			t.Fatalf("aud %v for resource %s", c["aud"], resource)
+		}
+	}
 }

@@ -114,6 +114,13 @@ var settings = []setting{
 	{"rate-limit-window", "KAVACH_RATE_LIMIT_WINDOW", "1m", "rate limit window", duration(func(o *options) *time.Duration { return &o.cfg.Limits.Window })},
 	{"lockout-threshold", "KAVACH_LOCKOUT_THRESHOLD", "10", "consecutive failed sign-ins that lock an account", integer(func(o *options) *int { return &o.cfg.Limits.LockoutThreshold })},
 	{"lockout-duration", "KAVACH_LOCKOUT_DURATION", "15m", "how long a locked account stays locked", duration(func(o *options) *time.Duration { return &o.cfg.Limits.LockoutDuration })},
+	{"oauth-access-token-ttl", "KAVACH_OAUTH_ACCESS_TOKEN_TTL", "1h", "lifetime of OAuth access tokens (JWTs)", duration(func(o *options) *time.Duration { return &o.cfg.OAuth.AccessTokenTTL })},
+	{"oauth-refresh-token-ttl", "KAVACH_OAUTH_REFRESH_TOKEN_TTL", "720h", "lifetime of OAuth refresh tokens (rotated on every use)", duration(func(o *options) *time.Duration { return &o.cfg.OAuth.RefreshTokenTTL })},
+	{"oauth-access-token-alg", "KAVACH_OAUTH_ACCESS_TOKEN_ALG", "ES256", "signature algorithm of access tokens: ES256 or EdDSA", str(func(o *options) *string { return &o.cfg.OAuth.AccessTokenAlg })},
+	{"oauth-login-page", "KAVACH_OAUTH_LOGIN_PAGE", "BASE_URL/oauth/sign-in", "your app's sign-in page for the OAuth flow; return_to is appended", str(func(o *options) *string { return &o.cfg.OAuth.LoginPage })},
+	{"oauth-consent-page", "KAVACH_OAUTH_CONSENT_PAGE", "BASE_URL/oauth/consent", "your app's consent page; it approves with POST /api/auth/oauth2/consent", str(func(o *options) *string { return &o.cfg.OAuth.ConsentPage })},
+	{"oauth-resources", "KAVACH_OAUTH_RESOURCES", "", "comma-separated URIs of further protected resources (your MCP servers) tokens may be issued for; BASE_URL/mcp is always one", list(func(o *options) *[]string { return &o.cfg.OAuth.Resources })},
+	{"oauth-disable-dynamic-registration", "KAVACH_OAUTH_DISABLE_DYNAMIC_REGISTRATION", "false", "turn off RFC 7591 dynamic client registration", boolean(func(o *options) *bool { return &o.cfg.OAuth.DisableDynamicRegistration })},
 }
 
 // parseSettings fills options from the environment, then from flags (flags
