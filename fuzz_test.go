@@ -1,11 +1,15 @@
 package kavach_test
 
 import (
+	"context"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/kavachos/kavach"
+	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/storage/storagetest"
 )
 
@@ -73,4 +77,69 @@ func FuzzEndpoints(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzOAuthEndpoints sends arbitrary forms, JSON and query strings to the
+// OAuth endpoints: whatever a client sends, the answer is never a 5xx.
+func FuzzOAuthEndpoints(f *testing.F) {
+	for _, seed := range []string{
+		"", "grant_type=client_credentials", "grant_type=authorization_code&code=x&code_verifier=y&redirect_uri=http://127.0.0.1/cb",
+		"grant_type=refresh_token&refresh_token=abc", "grant_type=password&username=a&password=b",
+		"client_id=cli_x&response_type=code&redirect_uri=https%3A%2F%2Fa.example%2Fcb&code_challenge=abc&code_challenge_method=S256",
+		"resource=%00&grant_type=client_credentials", "token=a.b.c", "token=%ff%fe", `{"redirect_uris":["https://a.example/cb"]}`,
+		`{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{}]}}`,
+		"client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=a.b.c&grant_type=client_credentials",
+	} {
+		f.Add(seed)
+	}
+	k, err := kavach.NewWithStore(kavach.Config{
+		BaseURL: "http://localhost:8080", Secret: testSecret, Logger: discardLogger(),
+		Password: kavach.PasswordConfig{Iterations: 1000},
+		Limits:   kavach.LimitsConfig{PerIP: 1 << 30, PerAccount: 1 << 30, LockoutThreshold: 1 << 30},
+		Email:    kavach.EmailConfig{DevDir: f.TempDir()},
+	}, storagetest.OpenSQLite(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { k.Close() })
+	reg, err := k.OAuth.RegisterClient(context.Background(), authz.ClientMetadata{GrantTypes: []string{authz.GrantClientCredentials}, Scope: "mcp"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := k.Handler()
+	f.Fuzz(func(t *testing.T, in string) {
+		reqs := []*http.Request{
+			httptest.NewRequest("POST", authz.TokenPath, strings.NewReader(in)),
+			httptest.NewRequest("POST", authz.IntrospectPath, strings.NewReader(in)),
+			httptest.NewRequest("POST", authz.RevokePath, strings.NewReader(in)),
+			httptest.NewRequest("POST", authz.RegisterPath, strings.NewReader(in)),
+			httptest.NewRequest("PUT", authz.RegisterPath+"/"+reg.Client.GetID(), strings.NewReader(in)),
+			httptest.NewRequest("GET", authz.AuthorizePath+"?"+url.PathEscape(in), nil),
+			rawQuery(authz.AuthorizePath, in),
+			httptest.NewRequest("GET", authz.ConsentPath+"?return_to="+url.QueryEscape(in), nil),
+		}
+		for i, req := range reqs {
+			if i < 3 {
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			} else {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			if i == 0 || i == 1 {
+				req.SetBasicAuth(reg.Client.GetID(), reg.Secret)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code >= 500 {
+				t.Fatalf("%s %s with %q: %d %s", req.Method, req.URL.Path, in, rec.Code, rec.Body)
+			}
+		}
+	})
+}
+
+// rawQuery is a GET with an arbitrary (possibly invalid) raw query string,
+// as a client could send it.
+func rawQuery(path, q string) *http.Request {
+	r := httptest.NewRequest("GET", path, nil)
+	r.URL.RawQuery = q
+	return r
 }

@@ -72,9 +72,10 @@ func TestMCPGoClientFullFlow(t *testing.T) {
 		ctx := context.Background()
 
 		const redirect = "http://127.0.0.1:53682/callback"
+		store := transport.NewMemoryTokenStore()
 		c, err := mcpclient.NewOAuthStreamableHttpClient(e.url+"/mcp", transport.OAuthConfig{
 			RedirectURI: redirect, Scopes: []string{"mcp", "offline_access"},
-			TokenStore: transport.NewMemoryTokenStore(), PKCEEnabled: true,
+			TokenStore: store, PKCEEnabled: true,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -124,6 +125,43 @@ func TestMCPGoClientFullFlow(t *testing.T) {
 		}
 		if who["subject"] != user.User.ID && who["principal"] != user.User.ID {
 			t.Fatalf("whoami says %v, want subject %s", who, user.User.ID)
+		}
+
+		// Refresh through mcp-go: the pair rotates and the client keeps
+		// working with the new access token.
+		first, err := store.GetToken(ctx)
+		if err != nil || first.RefreshToken == "" {
+			t.Fatalf("stored token %+v %v: offline_access should yield a refresh token", first, err)
+		}
+		second, err := h.RefreshToken(ctx, first.RefreshToken)
+		if err != nil {
+			t.Fatalf("refresh: %v", err)
+		}
+		if second.RefreshToken == first.RefreshToken || second.AccessToken == first.AccessToken {
+			t.Fatal("refresh did not rotate the tokens")
+		}
+		if _, err := c.ListTools(ctx, mcp.ListToolsRequest{}); err != nil {
+			t.Fatalf("tools/list after refresh: %v", err)
+		}
+		// Reusing the first refresh token is theft as far as the server
+		// can tell: it fails and revokes the whole grant, so the client's
+		// current tokens stop working too.
+		if _, err := h.RefreshToken(ctx, first.RefreshToken); err == nil {
+			t.Fatal("a used refresh token was accepted again")
+		}
+		if _, err := h.RefreshToken(ctx, second.RefreshToken); err == nil {
+			t.Fatal("the grant survived refresh token reuse")
+		}
+		req, _ := http.NewRequest("POST", e.url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		req.Header.Set("Authorization", "Bearer "+second.AccessToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("access token of a revoked grant: %d, want 401", resp.StatusCode)
 		}
 	})
 }
