@@ -30,6 +30,10 @@ func pageHeaders(w http.ResponseWriter) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	// With the global no-referrer, browsers send "Origin: null" on the
+	// page's own form posts, which the origin check must refuse. same-origin
+	// still keeps the Referer from ever leaving Kavach.
+	h.Set("Referrer-Policy", "same-origin")
 }
 
 const pageStyle = `<style>body{font:16px/1.5 system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem;color:#1b1b1f}
