@@ -240,6 +240,9 @@ func (c Config) Validate() error {
 	if c.OAuth.AccessTokenAlg != "ES256" && c.OAuth.AccessTokenAlg != "EdDSA" {
 		bad("OAuth access token algorithm must be ES256 or EdDSA")
 	}
+	if c.OAuth.AllowInsecureClientMetadata && c.Env == EnvProduction {
+		bad("insecure client metadata fetching is for development only")
+	}
 	for _, r := range c.OAuth.Resources {
 		if u, err := url.Parse(r); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" || strings.Contains(r, "#") {
 			bad("OAuth resource %q must be an absolute http(s) URI without fragment", r)

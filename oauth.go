@@ -31,6 +31,17 @@ type OAuthConfig struct {
 	// BASE_URL/mcp, which is also the default audience of requests that
 	// name none.
 	Resources []string
+	// DisableClientMetadataDocuments turns off client ID metadata
+	// documents (https client ids fetched as the client's metadata).
+	DisableClientMetadataDocuments bool
+	// AllowInsecureClientMetadata lets metadata documents (and client
+	// jwks_uri) be fetched over http and from loopback or private
+	// addresses. Development only: production refuses it.
+	AllowInsecureClientMetadata bool
+	// TrustedIssuers turns on the RFC 7523 jwt-bearer grant: a client
+	// presents an assertion signed by one of these issuers and gets a token
+	// for the assertion's subject.
+	TrustedIssuers []authz.TrustedIssuer
 }
 
 // MCPScope is the scope Kavach's own MCP endpoint requires.
@@ -56,7 +67,12 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 		LoginURL:                   firstNonEmpty(k.cfg.OAuth.LoginPage, k.cfg.BaseURL+signInPagePath),
 		ConsentURL:                 firstNonEmpty(k.cfg.OAuth.ConsentPage, k.cfg.BaseURL+consentPagePath),
 		DisableDynamicRegistration: k.cfg.OAuth.DisableDynamicRegistration,
-		Now:                        k.cfg.Now, Logger: k.cfg.Logger,
+		TrustedIssuers:             k.cfg.OAuth.TrustedIssuers,
+		CIMD: authz.CIMDConfig{
+			Enabled:       !k.cfg.OAuth.DisableClientMetadataDocuments,
+			AllowInsecure: k.cfg.OAuth.AllowInsecureClientMetadata,
+		},
+		Now: k.cfg.Now, Logger: k.cfg.Logger,
 	})
 	if err != nil {
 		return err

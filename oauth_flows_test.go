@@ -324,3 +324,37 @@ func TestConfiguredResources(t *testing.T) {
 		}
 	}
 }
+
+// Every client is an agent principal: delegated when it acts for users,
+// service when it is a machine; deleting the client revokes the agent.
+func TestClientsAreAgents(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		ctx := context.Background()
+		resp, err := http.Post(e.url+authz.RegisterPath, "application/json",
+			strings.NewReader(`{"client_name":"Desktop MCP","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dcr struct {
+			ClientID string `json:"client_id"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&dcr)
+		resp.Body.Close()
+		svc := e.registerClient(t, authz.ClientMetadata{ClientName: "Nightly job", GrantTypes: []string{authz.GrantClientCredentials}})
+		for id, want := range map[string][2]string{dcr.ClientID: {storage.AgentDelegated, "Desktop MCP"}, svc.Client.GetID(): {storage.AgentService, "Nightly job"}} {
+			a, err := e.k.OAuth.AgentForClient(ctx, id)
+			if err != nil || a.Type != want[0] || a.Name != want[1] || a.Status != storage.AgentActive {
+				t.Fatalf("agent of %s: %+v %v, want %v", id, a, err, want)
+			}
+		}
+		a, _ := e.k.OAuth.AgentForClient(ctx, svc.Client.GetID())
+		if err := e.k.OAuth.DeleteClient(ctx, svc.Client.GetID()); err != nil {
+			t.Fatal(err)
+		}
+		after, err := e.store.Agents().Get(ctx, a.ID)
+		if err != nil || after.Status != storage.AgentRevoked || after.ClientID != nil {
+			t.Fatalf("agent after its client was deleted: %+v %v", after, err)
+		}
+	})
+}

@@ -113,6 +113,7 @@ var consentTemplate = template.Must(template.New("consent").Parse(`<!doctype htm
 <h1>Allow {{.ClientName}}?</h1>
 <p><strong>{{.ClientName}}</strong> wants to use your account.
 Afterwards you will be sent to <strong>{{.RedirectHost}}</strong>.</p>
+{{if .ClientHost}}<p>The application is published by <strong>{{.ClientHost}}</strong>.</p>{{end}}
 {{if .Warn}}<p class="warn" role="note">This application only sends you back to this computer (localhost). Allow it only if you started it yourself just now.</p>{{end}}
 {{if .Scopes}}<p>It will be able to:</p><ul>{{range .Scopes}}<li>{{.Description}}</li>{{end}}</ul>{{end}}
 <form method="post" action="{{.Action}}">

@@ -101,14 +101,13 @@ func (m *ClientMetadata) normalize(scopes []string) error {
 			return badMetadata("response type %q is not supported; only \"code\"", rt)
 		}
 	}
-	if slices.Contains(m.GrantTypes, GrantAuthorizationCode) {
-		if len(m.RedirectURIs) == 0 {
-			return &MetadataError{Code: "invalid_redirect_uri", Description: "redirect_uris is required for the authorization_code grant"}
-		}
-		for _, u := range m.RedirectURIs {
-			if checkRegisteredRedirect(u) != nil {
-				return &MetadataError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("redirect URI %q must be https, or http on a loopback host, without fragment", u)}
-			}
+	if len(m.RedirectURIs) == 0 && slices.Contains(m.GrantTypes, GrantAuthorizationCode) {
+		return &MetadataError{Code: "invalid_redirect_uri", Description: "redirect_uris is required for the authorization_code grant"}
+	}
+	// Checked whatever the grants: a stored redirect URI is trusted later.
+	for _, u := range m.RedirectURIs {
+		if checkRegisteredRedirect(u) != nil {
+			return &MetadataError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("redirect URI %q must be https, or http on a loopback host, without fragment", u)}
 		}
 	}
 	if m.TokenEndpointAuthMethod == AuthNone && (slices.Contains(m.GrantTypes, GrantClientCredentials) || slices.Contains(m.GrantTypes, GrantJWTBearer)) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,7 +22,8 @@ type clientRegistry struct {
 	scopes    []string // supported scopes
 	resources []string // registered resources
 	now       func() time.Time
-	cache     sync.Map // client id → cachedClient
+	cache     sync.Map      // client id → cachedClient
+	docs      *metadataDocs // nil when client ID metadata documents are off
 }
 
 // clientCacheTTL bounds how long a node uses its copy of a client: every
@@ -35,7 +37,12 @@ type cachedClient struct {
 	at time.Time
 }
 
-func (r *clientRegistry) forget(clientID string) { r.cache.Delete(clientID) }
+func (r *clientRegistry) forget(clientID string) {
+	r.cache.Delete(clientID)
+	if r.docs != nil {
+		r.docs.forget(clientID)
+	}
+}
 
 // ErrClientNotFound is returned for unknown client ids.
 var ErrClientNotFound = errors.New("client not found")
@@ -43,6 +50,9 @@ var ErrClientNotFound = errors.New("client not found")
 func (r *clientRegistry) get(ctx context.Context, clientID string) (*Client, error) {
 	if clientID == "" || len(clientID) > 2048 {
 		return nil, fosite.ErrNotFound
+	}
+	if r.docs != nil && r.docs.handles(clientID) {
+		return r.docs.get(ctx, clientID)
 	}
 	now := time.Now()
 	if v, ok := r.cache.Load(clientID); ok {
@@ -56,6 +66,11 @@ func (r *clientRegistry) get(ctx context.Context, clientID string) (*Client, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load client: %w", err)
+	}
+	if rec.Source == storage.ClientSourceMetadataDoc {
+		// Only a fresh, valid document vouches for such a client; with
+		// the feature off (or its URL no longer allowed) it is unknown.
+		return nil, fosite.ErrNotFound
 	}
 	c, err := newClient(*rec, r.scopes, r.resources)
 	if err != nil {
@@ -94,7 +109,7 @@ func (r *clientRegistry) register(ctx context.Context, m ClientMetadata, source 
 		reg.RegistrationToken = "krt_" + id.Secret()
 		rec.RegistrationTokenHash = hashSecret(reg.RegistrationToken)
 	}
-	if err := r.store.OAuthClients().Create(ctx, &rec); err != nil {
+	if err := r.createClient(ctx, &rec, m); err != nil {
 		return Registration{}, fmt.Errorf("store client: %w", err)
 	}
 	c, err := newClient(rec, r.scopes, r.resources)
@@ -103,6 +118,54 @@ func (r *clientRegistry) register(ctx context.Context, m ClientMetadata, source 
 	}
 	reg.Client = c
 	return reg, nil
+}
+
+// agentTypeFor: clients that send users through the authorize endpoint act
+// for them (delegated); the others are machine identities (service).
+func agentTypeFor(m ClientMetadata) string {
+	if slices.Contains(m.GrantTypes, GrantAuthorizationCode) {
+		return storage.AgentDelegated
+	}
+	return storage.AgentService
+}
+
+// createClient stores a client together with the agent principal it is:
+// every client, however registered, is an agent, so audit, permissions
+// and trust apply to it.
+func (r *clientRegistry) createClient(ctx context.Context, rec *storage.OAuthClient, m ClientMetadata) error {
+	return r.store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.OAuthClients().Create(ctx, rec); err != nil {
+			return err
+		}
+		name := m.ClientName
+		if name == "" {
+			name = rec.ID
+		}
+		return tx.Agents().Create(ctx, &storage.Agent{
+			ID: id.New("agt"), Type: agentTypeFor(m), Name: name, ClientID: &rec.ID,
+			Status: storage.AgentActive, CreatedAt: rec.CreatedAt, UpdatedAt: rec.CreatedAt,
+		})
+	})
+}
+
+// deleteClient removes a client (its tokens and consents cascade) and
+// revokes its agent, which is kept for the audit trail.
+func (r *clientRegistry) deleteClient(ctx context.Context, clientID string) error {
+	now := r.now().UTC()
+	err := r.store.InTx(ctx, func(tx storage.Store) error {
+		a, err := tx.Agents().GetByClientID(ctx, clientID)
+		switch {
+		case err == nil:
+			if err := tx.Agents().SetStatus(ctx, a.ID, storage.AgentRevoked, now); err != nil {
+				return err
+			}
+		case !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrInvalidValue):
+			return err
+		}
+		return tx.OAuthClients().Delete(ctx, clientID)
+	})
+	r.forget(clientID)
+	return err
 }
 
 // authorizeManagement checks an RFC 7592 registration access token in
@@ -176,10 +239,18 @@ func (s *Server) Clients(ctx context.Context, limit, offset int) ([]*Client, err
 
 // DeleteClient removes a client with its tokens and consents.
 func (s *Server) DeleteClient(ctx context.Context, clientID string) error {
-	err := s.store.OAuthClients().Delete(ctx, clientID)
-	s.clients.forget(clientID)
+	err := s.clients.deleteClient(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
 		return ErrClientNotFound
 	}
 	return err
+}
+
+// AgentForClient returns the agent principal a client is.
+func (s *Server) AgentForClient(ctx context.Context, clientID string) (*storage.Agent, error) {
+	a, err := s.store.Agents().GetByClientID(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
+		return nil, ErrClientNotFound
+	}
+	return a, err
 }

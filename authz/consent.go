@@ -36,9 +36,12 @@ func (s *Server) hasConsent(ctx context.Context, userID, clientID string, resour
 
 // ConsentRequest describes a pending authorization for a consent page.
 type ConsentRequest struct {
-	ClientID      string         `json:"clientId"`
-	ClientName    string         `json:"clientName"`
-	ClientURI     string         `json:"clientUri,omitempty"`
+	ClientID   string `json:"clientId"`
+	ClientName string `json:"clientName"`
+	ClientURI  string `json:"clientUri,omitempty"`
+	// ClientHost is the host of a metadata-document client's id: unlike
+	// client_name (whatever the document says), it is verified.
+	ClientHost    string         `json:"clientHost,omitempty"`
 	RedirectHost  string         `json:"redirectHost"`
 	LocalhostOnly bool           `json:"localhostOnly"` // every registered redirect URI is on a loopback host
 	Source        string         `json:"source"`
@@ -92,6 +95,11 @@ func (s *Server) DescribeConsent(ctx context.Context, returnTo string) (*Consent
 	}
 	if u, err := url.Parse(redirect); err == nil {
 		cr.RedirectHost = u.Hostname()
+	}
+	if client.Record.Source == storage.ClientSourceMetadataDoc {
+		if u, err := url.Parse(client.GetID()); err == nil {
+			cr.ClientHost = u.Hostname()
+		}
 	}
 	cr.LocalhostOnly = true
 	for _, ru := range client.Metadata.RedirectURIs {

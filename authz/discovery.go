@@ -57,11 +57,14 @@ func (s *Server) Metadata() Metadata {
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{s.cfg.IDTokenAlg},
 		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "email", "email_verified", "name", "picture"},
-		ClientIDMetadataDocumentSupported:          false,
+		ClientIDMetadataDocumentSupported:          s.cfg.CIMD.Enabled,
 		AuthorizationResponseIssParameterSupported: true,
 	}
 	if !s.cfg.DisableDynamicRegistration {
 		m.RegistrationEndpoint = iss + RegisterPath
+	}
+	if len(s.cfg.TrustedIssuers) > 0 {
+		m.GrantTypesSupported = append(m.GrantTypesSupported, GrantJWTBearer)
 	}
 	return m
 }

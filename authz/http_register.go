@@ -126,9 +126,7 @@ func (s *Server) handleManage(w http.ResponseWriter, r *http.Request) {
 		}
 		writeOAuthJSON(w, http.StatusOK, s.registrationOf(updated, "", ""))
 	case http.MethodDelete:
-		err := s.store.OAuthClients().Delete(r.Context(), c.GetID())
-		s.clients.forget(c.GetID())
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := s.clients.deleteClient(r.Context(), c.GetID()); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			s.cfg.Logger.Error("client delete failed", "err", err)
 			oauthError(w, http.StatusInternalServerError, "server_error", "Delete failed on our side.")
 			return

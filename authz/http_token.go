@@ -10,9 +10,9 @@ import (
 	"github.com/ory/fosite"
 )
 
-// handleToken is the token endpoint: authorization_code, refresh_token and
-// client_credentials. RFC 8707 "resource" replaces fosite's non-standard
-// "audience" parameter.
+// handleToken is the token endpoint: authorization_code, refresh_token,
+// client_credentials and, with trusted issuers, jwt-bearer. RFC 8707
+// "resource" replaces fosite's non-standard "audience" parameter.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
@@ -24,6 +24,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	grant := r.PostForm.Get("grant_type")
 	switch grant {
 	case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+	case GrantJWTBearer:
+		if len(s.cfg.TrustedIssuers) == 0 {
+			s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(session), fosite.ErrUnsupportedGrantType)
+			return
+		}
 	case "":
 		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(session), fosite.ErrInvalidRequest.WithHint("The grant_type parameter is missing."))
 		return
@@ -35,7 +40,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	requested := r.PostForm["resource"]
 	r.PostForm.Del("audience")
 	var audience []string
-	if grant == GrantClientCredentials {
+	// Grants without a prior authorization get the resources they name
+	// now, or the default one.
+	unattended := grant == GrantClientCredentials || grant == GrantJWTBearer
+	if unattended {
 		var err error
 		if audience, err = s.resolveResources(requested); err != nil {
 			s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(session), err)
@@ -60,7 +68,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.provider.WriteAccessError(ctx, w, ar, assertionError(r, err))
 		return
 	}
-	if grant == GrantClientCredentials {
+	if unattended {
 		for _, sc := range ar.GetRequestedScopes() {
 			ar.GrantScope(sc)
 		}

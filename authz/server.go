@@ -13,10 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-retryablehttp"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/kavachos/kavach/internal/safehttp"
 	"github.com/kavachos/kavach/storage"
 )
 
@@ -62,6 +64,11 @@ type Config struct {
 	// authorize URL is appended as return_to.
 	LoginURL   string
 	ConsentURL string
+	// TrustedIssuers turns on the RFC 7523 jwt-bearer grant for
+	// assertions these issuers sign (none: the grant is off).
+	TrustedIssuers []TrustedIssuer
+	// CIMD configures client ID metadata documents (off unless Enabled).
+	CIMD CIMDConfig
 	// DisableDynamicRegistration turns RFC 7591 registration off.
 	DisableDynamicRegistration bool
 	Now                        func() time.Time
@@ -135,7 +142,12 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("authz: derive hmac key: %w", err)
 	}
 	s := &Server{cfg: cfg, store: store, keys: keys}
+	issuers, err := newTrustedIssuers(cfg.TrustedIssuers, s.scopeNames())
+	if err != nil {
+		return nil, err
+	}
 	s.clients = &clientRegistry{store: store, scopes: s.scopeNames(), resources: s.resourceURIs(), now: cfg.Now}
+	s.clients.docs = newMetadataDocs(cfg.CIMD, s.clients, cfg.Logger)
 	s.fstore = &fositeStore{store: store, clients: s.clients, writer: newTokenWriter(store), now: cfg.Now}
 	s.fcfg = &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenTTL,
@@ -156,6 +168,19 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 		RedirectSecureChecker:          func(_ context.Context, u *url.URL) bool { return checkRegisteredRedirect(u.String()) == nil },
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		SendDebugMessagesToClients:     false,
+		// fosite fetches a dynamically registered client's jwks_uri with
+		// its own HTTP client; give it one that refuses private targets.
+		JWKSFetcherStrategy: fosite.NewDefaultJWKSFetcherStrategy(fosite.JWKSFetcherWithHTTPClient(&retryablehttp.Client{
+			HTTPClient: safehttp.New(safehttp.Options{AllowHTTP: cfg.CIMD.AllowInsecure, AllowPrivate: cfg.CIMD.AllowInsecure,
+				Timeout: 5 * time.Second, MaxBytes: 64 << 10, TLSConfig: cfg.CIMD.TLSConfig}).HTTPClient(),
+			RetryMax: 0, CheckRetry: retryablehttp.DefaultRetryPolicy, Backoff: retryablehttp.DefaultBackoff,
+		})),
+		// jwt-bearer assertions: client authentication, jti and iat
+		// required, and a short lifetime bounds the jtis to remember.
+		GrantTypeJWTBearerCanSkipClientAuth:  false,
+		GrantTypeJWTBearerIDOptional:         false,
+		GrantTypeJWTBearerIssuedDateOptional: false,
+		GrantTypeJWTBearerMaxDuration:        maxAssertionLifetime,
 	}
 	s.tokens = &tokenStrategy{CoreStrategy: compose.NewOAuth2HMACStrategy(s.fcfg), keys: keys, issuer: cfg.Issuer, alg: cfg.AccessTokenAlg, ttl: cfg.AccessTokenTTL, now: cfg.Now}
 	idSigner := &IDTokenSigner{Keys: keys, Alg: cfg.IDTokenAlg}
@@ -164,7 +189,7 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: s.fcfg},
 		Signer:                     idSigner,
 	}
-	s.provider = composeProvider(s.fcfg, []string{cfg.Issuer + TokenPath, cfg.Issuer}, s.fstore, strategy,
+	factories := []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
@@ -173,7 +198,13 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
-	)
+	}
+	var fstore any = s.fstore
+	if len(issuers) > 0 {
+		fstore = &jwtBearerStore{fositeStore: s.fstore, issuers: issuers}
+		factories = append(factories, jwtBearerFactory)
+	}
+	s.provider = composeProvider(s.fcfg, []string{cfg.Issuer + TokenPath, cfg.Issuer}, fstore, strategy, factories...)
 	return s, nil
 }
 

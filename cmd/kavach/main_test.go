@@ -52,6 +52,8 @@ func TestProductionRefusesUnsafeStart(t *testing.T) {
 		{"short secret", map[string]string{"KAVACH_ENV": "production", "KAVACH_SECRET": "short", "KAVACH_BASE_URL": "https://a.example.com"}, "at least 32 bytes"},
 		{"bad env", map[string]string{"KAVACH_ENV": "staging", "KAVACH_SECRET": strings.Repeat("s", 40)}, "env must be"},
 		{"bad duration", map[string]string{"KAVACH_SESSION_TTL": "forever"}, "KAVACH_SESSION_TTL"},
+		{"insecure metadata fetching", map[string]string{"KAVACH_ENV": "production", "KAVACH_SECRET": strings.Repeat("s", 40),
+			"KAVACH_BASE_URL": "https://a.example.com", "KAVACH_SMTP_HOST": "smtp.example.com", "KAVACH_OAUTH_ALLOW_INSECURE_CLIENT_METADATA": "true"}, "development only"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kavachos/kavach"
+	"github.com/kavachos/kavach/authz"
 )
 
 // options is what the binary adds around kavach.Config.
@@ -120,6 +124,9 @@ var settings = []setting{
 	{"oauth-login-page", "KAVACH_OAUTH_LOGIN_PAGE", "BASE_URL/oauth/sign-in", "your app's sign-in page for the OAuth flow; return_to is appended", str(func(o *options) *string { return &o.cfg.OAuth.LoginPage })},
 	{"oauth-consent-page", "KAVACH_OAUTH_CONSENT_PAGE", "BASE_URL/oauth/consent", "your app's consent page; it approves with POST /api/auth/oauth2/consent", str(func(o *options) *string { return &o.cfg.OAuth.ConsentPage })},
 	{"oauth-resources", "KAVACH_OAUTH_RESOURCES", "", "comma-separated URIs of further protected resources (your MCP servers) tokens may be issued for; BASE_URL/mcp is always one", list(func(o *options) *[]string { return &o.cfg.OAuth.Resources })},
+	{"oauth-trusted-issuers-file", "KAVACH_OAUTH_TRUSTED_ISSUERS_FILE", "", "JSON file listing issuers whose signed assertions the jwt-bearer grant accepts: [{\"issuer\", \"jwks\", \"subjects\", \"scopes\"}]", trustedIssuersFile},
+	{"oauth-disable-client-metadata-documents", "KAVACH_OAUTH_DISABLE_CLIENT_METADATA_DOCUMENTS", "false", "stop accepting https client ids as client ID metadata documents", boolean(func(o *options) *bool { return &o.cfg.OAuth.DisableClientMetadataDocuments })},
+	{"oauth-allow-insecure-client-metadata", "KAVACH_OAUTH_ALLOW_INSECURE_CLIENT_METADATA", "false", "development only: fetch metadata documents and jwks_uri over http and from loopback/private addresses", boolean(func(o *options) *bool { return &o.cfg.OAuth.AllowInsecureClientMetadata })},
 	{"oauth-disable-dynamic-registration", "KAVACH_OAUTH_DISABLE_DYNAMIC_REGISTRATION", "false", "turn off RFC 7591 dynamic client registration", boolean(func(o *options) *bool { return &o.cfg.OAuth.DisableDynamicRegistration })},
 }
 
@@ -153,4 +160,28 @@ func settingsMarkdown() string {
 		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s |\n", s.flag, s.env, def, s.help)
 	}
 	return b.String()
+}
+
+// trustedIssuersFile reads the jwt-bearer trust list.
+func trustedIssuersFile(o *options, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var list []struct {
+		Issuer   string          `json:"issuer"`
+		JWKS     json.RawMessage `json:"jwks"`
+		Subjects []string        `json:"subjects"`
+		Scopes   []string        `json:"scopes"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&list); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	o.cfg.OAuth.TrustedIssuers = nil
+	for _, t := range list {
+		o.cfg.OAuth.TrustedIssuers = append(o.cfg.OAuth.TrustedIssuers, authz.TrustedIssuer{Issuer: t.Issuer, JWKS: t.JWKS, Subjects: t.Subjects, Scopes: t.Scopes})
+	}
+	return nil
 }
