@@ -43,6 +43,9 @@ type Config struct {
 	TrustedOrigins []string
 	// TrustedProxies (CIDRs or IPs) may set X-Forwarded-For.
 	TrustedProxies []string
+	// AdminEmails are server admins (once their address is verified): they
+	// may manage OAuth clients through the admin API.
+	AdminEmails []string
 	// SkipMigrations turns off applying migrations in New.
 	SkipMigrations bool
 
@@ -173,6 +176,11 @@ func (c Config) Defaults() Config {
 	if c.OAuth.AccessTokenAlg == "" {
 		c.OAuth.AccessTokenAlg = "ES256"
 	}
+	admins := make([]string, 0, len(c.AdminEmails))
+	for _, e := range c.AdminEmails {
+		admins = append(admins, strings.ToLower(strings.TrimSpace(e)))
+	}
+	c.AdminEmails = admins
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -358,3 +358,45 @@ func TestClientsAreAgents(t *testing.T) {
 		}
 	})
 }
+
+func TestAdminClientAPI(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, func(c *kavach.Config) { c.AdminEmails = []string{"Root@Example.com"} })
+		admin := e.client()
+		admin.signUp("root@example.com")
+		body := map[string]any{"client_name": "Reporter", "grant_types": []string{"client_credentials"}, "scope": "mcp"}
+		// Not verified yet: not an admin.
+		admin.do("POST", "/api/auth/admin/oauth2/clients", body).mustError(t, 403, "FORBIDDEN")
+		link := e.waitMail("root@example.com", "Verify your email")
+		admin.do("GET", strings.TrimPrefix(link, e.url), nil).must(t, 200)
+
+		var created struct {
+			ClientID     string `json:"clientId"`
+			ClientSecret string `json:"clientSecret"`
+		}
+		admin.do("POST", "/api/auth/admin/oauth2/clients", body).must(t, 201).decode(t, &created)
+		if created.ClientID == "" || !strings.HasPrefix(created.ClientSecret, "kcs_") {
+			t.Fatalf("created %+v", created)
+		}
+		cc := clientcredentials.Config{ClientID: created.ClientID, ClientSecret: created.ClientSecret, TokenURL: e.url + authz.TokenPath, Scopes: []string{"mcp"}}
+		if _, err := cc.Token(context.Background()); err != nil {
+			t.Fatalf("token for an admin-created client: %v", err)
+		}
+		var list []map[string]any
+		admin.do("GET", "/api/auth/admin/oauth2/clients", nil).must(t, 200).decode(t, &list)
+		if len(list) != 1 || list[0]["clientId"] != created.ClientID || list[0]["clientSecret"] != nil {
+			t.Fatalf("list %v", list)
+		}
+		admin.do("POST", "/api/auth/admin/oauth2/clients", map[string]any{"grant_types": []string{"implicit"}}).mustError(t, 400, "INVALID_CLIENT_METADATA")
+		admin.headers["Origin"] = "https://evil.example"
+		admin.do("DELETE", "/api/auth/admin/oauth2/clients/"+created.ClientID, nil).mustError(t, 403, "INVALID_ORIGIN")
+		delete(admin.headers, "Origin")
+		admin.do("DELETE", "/api/auth/admin/oauth2/clients/"+created.ClientID, nil).must(t, 200)
+		admin.do("DELETE", "/api/auth/admin/oauth2/clients/"+created.ClientID, nil).mustError(t, 404, "CLIENT_NOT_FOUND")
+
+		other := e.client()
+		other.signUp("someone@example.com")
+		other.do("GET", "/api/auth/admin/oauth2/clients", nil).mustError(t, 403, "FORBIDDEN")
+		e.client().do("GET", "/api/auth/admin/oauth2/clients", nil).mustError(t, 401, "UNAUTHENTICATED")
+	})
+}

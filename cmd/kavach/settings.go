@@ -91,6 +91,7 @@ var settings = []setting{
 	{"secret-file", "KAVACH_SECRET_FILE", "kavach.secret (development)", "file holding the secret (e.g. a container secret)", str(func(o *options) *string { return &o.secretFile })},
 	{"trusted-origins", "KAVACH_TRUSTED_ORIGINS", "", "comma-separated origins (https://app.example.com) allowed to make cookie requests and be redirect targets; the base URL's origin is always trusted", list(func(o *options) *[]string { return &o.cfg.TrustedOrigins })},
 	{"trusted-proxies", "KAVACH_TRUSTED_PROXIES", "", "comma-separated CIDRs or IPs of reverse proxies whose X-Forwarded-For is believed", list(func(o *options) *[]string { return &o.cfg.TrustedProxies })},
+	{"admin-emails", "KAVACH_ADMIN_EMAILS", "", "comma-separated emails of server admins (effective once verified): they may manage OAuth clients through the admin API", list(func(o *options) *[]string { return &o.cfg.AdminEmails })},
 	{"log-level", "KAVACH_LOG_LEVEL", "info", "debug, info, warn or error", str(func(o *options) *string { return &o.logLevel })},
 	{"log-format", "KAVACH_LOG_FORMAT", "text", "text or json", str(func(o *options) *string { return &o.logFormat })},
 	{"shutdown-timeout", "KAVACH_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for in-flight requests", duration(func(o *options) *time.Duration { return &o.shutdownTimeout })},
