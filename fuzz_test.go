@@ -29,16 +29,7 @@ func FuzzEndpoints(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	k, err := kavach.NewWithStore(kavach.Config{
-		BaseURL: "http://localhost:8080", Secret: testSecret, Logger: discardLogger(),
-		Password: kavach.PasswordConfig{Iterations: 1000},
-		Limits:   kavach.LimitsConfig{PerIP: 1 << 30, PerAccount: 1 << 30, LockoutThreshold: 1 << 30},
-		Email:    kavach.EmailConfig{DevDir: f.TempDir()},
-	}, storagetest.OpenSQLite(f))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { k.Close() })
+	k := fuzzInstance(f)
 	h := k.Handler()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("POST", "/api/auth/sign-up/email", strings.NewReader(`{"email":"fuzz@example.com","password":"`+goodPassword+`"}`))
@@ -92,16 +83,7 @@ func FuzzOAuthEndpoints(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	k, err := kavach.NewWithStore(kavach.Config{
-		BaseURL: "http://localhost:8080", Secret: testSecret, Logger: discardLogger(),
-		Password: kavach.PasswordConfig{Iterations: 1000},
-		Limits:   kavach.LimitsConfig{PerIP: 1 << 30, PerAccount: 1 << 30, LockoutThreshold: 1 << 30},
-		Email:    kavach.EmailConfig{DevDir: f.TempDir()},
-	}, storagetest.OpenSQLite(f))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { k.Close() })
+	k := fuzzInstance(f)
 	reg, err := k.OAuth.RegisterClient(context.Background(), authz.ClientMetadata{GrantTypes: []string{authz.GrantClientCredentials}, Scope: "mcp"})
 	if err != nil {
 		f.Fatal(err)
@@ -142,4 +124,20 @@ func rawQuery(path, q string) *http.Request {
 	r := httptest.NewRequest("GET", path, nil)
 	r.URL.RawQuery = q
 	return r
+}
+
+// fuzzInstance is an in-process instance on SQLite without limits in the
+// way (the fuzzer sends thousands of requests from one address).
+func fuzzInstance(f *testing.F) *kavach.Kavach {
+	k, err := kavach.NewWithStore(kavach.Config{
+		BaseURL: "http://localhost:8080", Secret: testSecret, Logger: discardLogger(),
+		Password: kavach.PasswordConfig{Iterations: 1000},
+		Limits:   kavach.LimitsConfig{PerIP: 1 << 30, PerAccount: 1 << 30, LockoutThreshold: 1 << 30},
+		Email:    kavach.EmailConfig{DevDir: f.TempDir()},
+	}, storagetest.OpenSQLite(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { k.Close() })
+	return k
 }

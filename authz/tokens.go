@@ -101,7 +101,7 @@ func (t *tokenStrategy) GenerateAccessToken(_ context.Context, req fosite.Reques
 	if err != nil {
 		return "", "", fmt.Errorf("sign access token: %w", err)
 	}
-	return token, t.AccessTokenSignature(nil, token), nil
+	return token, t.AccessTokenSignature(context.TODO(), token), nil
 }
 
 // ValidateAccessToken checks signature, type and expiry. Whether the token
