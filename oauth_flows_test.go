@@ -400,3 +400,22 @@ func TestAdminClientAPI(t *testing.T) {
 		e.client().do("GET", "/api/auth/admin/oauth2/clients", nil).mustError(t, 401, "UNAUTHENTICATED")
 	})
 }
+
+// EdDSA access tokens: signed with Ed25519, published in the JWKS, and
+// accepted by /mcp.
+func TestEdDSAAccessTokens(t *testing.T) {
+	e := newEnv(t, storagetestOpenSQLite, func(c *kavach.Config) { c.OAuth.AccessTokenAlg = "EdDSA" })
+	reg := e.registerClient(t, authz.ClientMetadata{GrantTypes: []string{authz.GrantClientCredentials}, Scope: "mcp"})
+	cc := clientcredentials.Config{ClientID: reg.Client.GetID(), ClientSecret: reg.Secret, TokenURL: e.url + authz.TokenPath, Scopes: []string{"mcp"}}
+	tok, err := cc.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := e.verifyJWT(t, tok.AccessToken)
+	if h.Algorithm != "EdDSA" {
+		t.Fatalf("alg %s", h.Algorithm)
+	}
+	if who := e.callWhoami(t, tok.AccessToken); who["principal"] != reg.Client.GetID() {
+		t.Fatalf("whoami %v", who)
+	}
+}
