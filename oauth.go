@@ -31,6 +31,10 @@ type OAuthConfig struct {
 	// BASE_URL/mcp, which is also the default audience of requests that
 	// name none.
 	Resources []string
+	// AllowDynamicMachineClients lets open registration (RFC 7591) create
+	// client_credentials clients. Off by default: anyone could otherwise
+	// mint machine tokens for every resource.
+	AllowDynamicMachineClients bool
 	// DisableClientMetadataDocuments turns off client ID metadata
 	// documents (https client ids fetched as the client's metadata).
 	DisableClientMetadataDocuments bool
@@ -68,6 +72,7 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 		ConsentURL:                 firstNonEmpty(k.cfg.OAuth.ConsentPage, k.cfg.BaseURL+consentPagePath),
 		DisableDynamicRegistration: k.cfg.OAuth.DisableDynamicRegistration,
 		TrustedIssuers:             k.cfg.OAuth.TrustedIssuers,
+		AllowDynamicMachineClients: k.cfg.OAuth.AllowDynamicMachineClients,
 		CIMD: authz.CIMDConfig{
 			Enabled:       !k.cfg.OAuth.DisableClientMetadataDocuments,
 			AllowInsecure: k.cfg.OAuth.AllowInsecureClientMetadata,

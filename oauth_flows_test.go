@@ -419,3 +419,129 @@ func TestEdDSAAccessTokens(t *testing.T) {
 		t.Fatalf("whoami %v", who)
 	}
 }
+
+// Concurrent redemptions of one code: at most one gets tokens, nobody gets
+// a 5xx, and since the code was presented more than once, whatever was
+// issued is revoked in the end — whichever way the requests interleave.
+func TestConcurrentCodeRedemption(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		browser := e.client()
+		browser.signUp("race@example.com")
+		const redirect = "http://127.0.0.1:41000/cb"
+		app := e.registerClient(t, authz.ClientMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: authz.AuthNone,
+			GrantTypes: []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}})
+		conf := oauth2.Config{ClientID: app.Client.GetID(), RedirectURL: redirect, Scopes: []string{"mcp"},
+			Endpoint: oauth2.Endpoint{AuthURL: e.url + authz.AuthorizePath, TokenURL: e.url + authz.TokenPath, AuthStyle: oauth2.AuthStyleInParams}}
+		verifier := oauth2.GenerateVerifier()
+		back := browser.authorizeAsBrowser(t, conf.AuthCodeURL("state-123456", oauth2.S256ChallengeOption(verifier)))
+		code := back.Query().Get("code")
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier},
+			"redirect_uri": {redirect}, "client_id": {app.Client.GetID()}}.Encode()
+		const n = 8
+		type result struct {
+			status int
+			token  string
+		}
+		results := make(chan result, n)
+		start := make(chan struct{})
+		for range n {
+			go func() {
+				<-start
+				resp, err := http.Post(e.url+authz.TokenPath, "application/x-www-form-urlencoded", strings.NewReader(form))
+				if err != nil {
+					results <- result{status: -1}
+					return
+				}
+				defer resp.Body.Close()
+				var body struct {
+					AccessToken string `json:"access_token"`
+				}
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				results <- result{resp.StatusCode, body.AccessToken}
+			}()
+		}
+		close(start)
+		var issued []string
+		for range n {
+			r := <-results
+			if r.status >= 500 || r.status < 0 {
+				t.Fatalf("a redemption got %d", r.status)
+			}
+			if r.status == 200 {
+				issued = append(issued, r.token)
+			}
+		}
+		if len(issued) > 1 {
+			t.Fatalf("%d redemptions of one code got tokens", len(issued))
+		}
+		for _, tok := range issued {
+			req, _ := http.NewRequest("POST", e.url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Fatalf("a token from a code redeemed %d times still works (%d)", n, resp.StatusCode)
+			}
+		}
+	})
+}
+
+// A grant for two resources yields, when the token request names one, a
+// token for that one only: Kavach's /mcp refuses a token meant for another
+// MCP server (no confused deputy).
+func TestTokenAudienceNarrowing(t *testing.T) {
+	e := newEnv(t, storagetestOpenSQLite, func(c *kavach.Config) { c.OAuth.Resources = []string{"https://tools.example.com/mcp"} })
+	browser := e.client()
+	browser.signUp("aud@example.com")
+	const redirect = "http://127.0.0.1:41000/cb"
+	app := e.registerClient(t, authz.ClientMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: authz.AuthNone,
+		GrantTypes: []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}})
+	conf := oauth2.Config{ClientID: app.Client.GetID(), RedirectURL: redirect, Scopes: []string{"mcp", "offline_access"},
+		Endpoint: oauth2.Endpoint{AuthURL: e.url + authz.AuthorizePath, TokenURL: e.url + authz.TokenPath, AuthStyle: oauth2.AuthStyleInParams}}
+	verifier := oauth2.GenerateVerifier()
+	authURL := conf.AuthCodeURL("state-123456", oauth2.S256ChallengeOption(verifier)) +
+		"&resource=" + url.QueryEscape(e.url+"/mcp") + "&resource=" + url.QueryEscape("https://tools.example.com/mcp")
+	back := browser.authorizeAsBrowser(t, authURL)
+	tok, err := conf.Exchange(context.Background(), back.Query().Get("code"), oauth2.VerifierOption(verifier),
+		oauth2.SetAuthURLParam("resource", "https://tools.example.com/mcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := e.verifyJWT(t, tok.AccessToken)
+	if c["aud"] != "https://tools.example.com/mcp" {
+		t.Fatalf("aud %v, want only the named resource", c["aud"])
+	}
+	req, _ := http.NewRequest("POST", e.url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("/mcp accepted a token for another resource: %d", resp.StatusCode)
+	}
+	// The grant still covers both: a refresh may name Kavach's /mcp.
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {app.Client.GetID()}, "resource": {e.url + "/mcp"}}
+	resp, err = http.Post(e.url+authz.TokenPath, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("refresh for the other resource: %d", resp.StatusCode)
+	}
+	if _, c := e.verifyJWT(t, out.AccessToken); c["aud"] != e.url+"/mcp" {
+		t.Fatalf("refreshed aud %v", c["aud"])
+	}
+}

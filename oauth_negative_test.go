@@ -61,8 +61,9 @@ func newOAuthFixture(t *testing.T, open func(testing.TB) storage.Store) *oauthFi
 	}
 	f.pub = e.register(t, public)
 	f.other = e.register(t, public)
-	f.service = e.register(t, map[string]any{"client_name": "Service", "grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic"})
-	f.post = e.register(t, map[string]any{"client_name": "Service (post)", "grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_post"})
+	// Machine clients are pre-registered: open registration refuses them.
+	f.service = e.preregister(t, authz.ClientMetadata{ClientName: "Service", GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "client_secret_basic"})
+	f.post = e.preregister(t, authz.ClientMetadata{ClientName: "Service (post)", GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "client_secret_post"})
 	f.webApp = e.register(t, map[string]any{"client_name": "Web app", "redirect_uris": []string{"https://app.example.com/cb"}, "token_endpoint_auth_method": "client_secret_basic"})
 	// One approved flow: later requests of pub go straight back to it.
 	f.code(t, f.config(f.pub, negRedirect), oauth2.GenerateVerifier())
@@ -209,6 +210,13 @@ func (e *env) sendJSON(t *testing.T, method, path, bearer, body string) oauthAns
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	return send(t, req)
+}
+
+// preregister registers a client as the CLI or admin API would.
+func (e *env) preregister(t *testing.T, m authz.ClientMetadata) registration {
+	t.Helper()
+	reg := e.registerClient(t, m)
+	return registration{ClientID: reg.Client.GetID(), ClientSecret: reg.Secret, ClientName: m.ClientName}
 }
 
 func (e *env) register(t *testing.T, metadata map[string]any) registration {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/kavachos/kavach/storage"
 )
@@ -14,11 +15,16 @@ import (
 // whatever queued while the previous commit ran, so a lone request is not
 // delayed at all.
 type tokenWriter struct {
-	store storage.Store
-	reqs  chan writeReq
-	stop  chan struct{}
-	done  sync.WaitGroup
+	store  storage.Store
+	reqs   chan writeReq
+	stop   chan struct{}
+	exited chan struct{} // closed when run has returned
+	done   sync.WaitGroup
 }
+
+// flushTimeout bounds one group commit: a stalled database must fail
+// requests, not hold them forever.
+const flushTimeout = 30 * time.Second
 
 type writeReq struct {
 	ctx context.Context
@@ -31,9 +37,9 @@ const maxBatch = 128
 var errWriterClosed = errors.New("authz: token writer closed")
 
 func newTokenWriter(store storage.Store) *tokenWriter {
-	w := &tokenWriter{store: store, reqs: make(chan writeReq, maxBatch), stop: make(chan struct{})}
+	w := &tokenWriter{store: store, reqs: make(chan writeReq, maxBatch), stop: make(chan struct{}), exited: make(chan struct{})}
 	w.done.Add(1)
-	go w.run()
+	go func() { defer close(w.exited); w.run() }()
 	return w
 }
 
@@ -48,8 +54,20 @@ func (w *tokenWriter) create(ctx context.Context, t *storage.OAuthToken) error {
 		return ctx.Err()
 	}
 	// Once queued, the row will be written; wait for the outcome so that
-	// a token is never returned before it is stored.
-	return <-req.err
+	// a token is never returned before it is stored. A request queued just
+	// as the writer stopped gets no outcome: it fails, and no token is
+	// returned for it.
+	select {
+	case err := <-req.err:
+		return err
+	case <-w.exited:
+		select {
+		case err := <-req.err:
+			return err
+		default:
+			return errWriterClosed
+		}
+	}
 }
 
 func (w *tokenWriter) run() {
@@ -84,13 +102,15 @@ func (w *tokenWriter) run() {
 }
 
 func (w *tokenWriter) flush(batch []writeReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
 	if len(batch) == 1 {
-		batch[0].err <- w.store.OAuthTokens().Create(context.WithoutCancel(batch[0].ctx), batch[0].t)
+		batch[0].err <- w.store.OAuthTokens().Create(ctx, batch[0].t)
 		return
 	}
-	err := w.store.InTx(context.Background(), func(tx storage.Store) error {
+	err := w.store.InTx(ctx, func(tx storage.Store) error {
 		for _, r := range batch {
-			if err := tx.OAuthTokens().Create(context.WithoutCancel(r.ctx), r.t); err != nil {
+			if err := tx.OAuthTokens().Create(ctx, r.t); err != nil {
 				return err
 			}
 		}
@@ -104,7 +124,7 @@ func (w *tokenWriter) flush(batch []writeReq) {
 	}
 	// One bad row must not fail its neighbours: write them one by one.
 	for _, r := range batch {
-		r.err <- w.store.OAuthTokens().Create(context.WithoutCancel(r.ctx), r.t)
+		r.err <- w.store.OAuthTokens().Create(ctx, r.t)
 	}
 }
 

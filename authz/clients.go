@@ -24,6 +24,9 @@ type clientRegistry struct {
 	now       func() time.Time
 	cache     sync.Map      // client id → cachedClient
 	docs      *metadataDocs // nil when client ID metadata documents are off
+	// allowDynamicMachines lets open registration create client_credentials
+	// clients (development and interop tests only).
+	allowDynamicMachines bool
 }
 
 // clientCacheTTL bounds how long a node uses its copy of a client: every
@@ -93,6 +96,12 @@ type Registration struct {
 func (r *clientRegistry) register(ctx context.Context, m ClientMetadata, source string) (Registration, error) {
 	if err := m.normalize(r.scopes); err != nil {
 		return Registration{}, err
+	}
+	if source == storage.ClientSourceDynamic && !r.allowDynamicMachines &&
+		(slices.Contains(m.GrantTypes, GrantClientCredentials) || slices.Contains(m.GrantTypes, GrantJWTBearer)) {
+		// Open registration must not hand anyone a machine identity that
+		// can mint tokens for every resource without a user.
+		return Registration{}, badMetadata("machine clients (client_credentials, jwt-bearer) must be registered by an operator, not through open registration")
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
@@ -198,10 +207,27 @@ func (r *clientRegistry) update(ctx context.Context, c *Client, m ClientMetadata
 	}
 	rec := c.Record
 	rec.Metadata, rec.UpdatedAt = raw, r.now().UTC().Truncate(time.Millisecond)
-	if err := r.store.OAuthClients().Update(ctx, &rec); err != nil {
-		return nil, fmt.Errorf("update client: %w", err)
-	}
+	err = r.store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.OAuthClients().Update(ctx, &rec); err != nil {
+			return fmt.Errorf("update client: %w", err)
+		}
+		// A new redirect URI (or another way of authenticating) is not
+		// what users approved: their consent and the grants end, as for a
+		// changed metadata document.
+		if trustChanged(c.Metadata, m) {
+			if _, err := tx.OAuthConsents().DeleteByClient(ctx, rec.ID); err != nil {
+				return fmt.Errorf("drop consents: %w", err)
+			}
+			if _, err := tx.OAuthTokens().DeactivateClient(ctx, rec.ID); err != nil {
+				return fmt.Errorf("revoke grants: %w", err)
+			}
+		}
+		return nil
+	})
 	r.forget(rec.ID)
+	if err != nil {
+		return nil, err
+	}
 	return newClient(rec, r.scopes, r.resources)
 }
 

@@ -74,6 +74,10 @@ func (s *fositeStore) put(ctx context.Context, kind, signature string, req fosit
 		RequestedAudience: req.GetRequestedAudience(), GrantedAudience: req.GetGrantedAudience(),
 		Form: sanitizedForm(req.GetRequestForm()), Session: sess,
 	}
+	if kind == storage.TokenKindAccess {
+		// Introspection must report the audience the token carries.
+		sr.GrantedAudience = accessAudience(ctx, sr.GrantedAudience)
+	}
 	data, err := json.Marshal(sr)
 	if err != nil {
 		return fmt.Errorf("encode %s request: %w", kind, err)
@@ -87,6 +91,12 @@ func (s *fositeStore) put(ctx context.Context, kind, signature string, req fosit
 		Subject: subject, Active: true, RequestedAt: sr.RequestedAt.UTC(), ExpiresAt: ttl().UTC(), Data: data,
 	}
 	if err := s.writer.create(ctx, t); err != nil {
+		// A client deleted on another node can still be in this node's
+		// cache for a moment; its rows then fail their foreign key.
+		if _, gerr := s.store.OAuthClients().Get(ctx, t.ClientID); errors.Is(gerr, storage.ErrNotFound) {
+			s.clients.forget(t.ClientID)
+			return fosite.ErrInvalidClient.WithHint("The client no longer exists.")
+		}
 		return fmt.Errorf("store %s: %w", kind, err)
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/kavachos/kavach/storage"
 )
 
 // handleToken is the token endpoint: authorization_code, refresh_token,
@@ -62,8 +64,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if a := r.PostForm.Get("client_assertion"); a != "" {
 		ctx = context.WithValue(ctx, ctxAssertionClient, unverifiedSubject(a))
 	}
+	claim, err := s.redeem(ctx, grant, r.PostForm)
+	if err != nil {
+		s.logServerError("token claim", err)
+		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(session), err)
+		return
+	}
 	ar, err := s.provider.NewAccessRequest(ctx, r, session)
 	if err != nil {
+		claim.release(ctx)
 		s.logServerError("token request", err)
 		s.provider.WriteAccessError(ctx, w, ar, assertionError(r, err))
 		return
@@ -86,15 +95,25 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, a := range audience {
 			if !authorized.Has(a) {
+				claim.release(ctx)
 				s.provider.WriteAccessError(ctx, w, ar, errInvalidTarget)
 				return
 			}
 		}
+		// The access token is for exactly the resources named here (so a
+		// token meant for one MCP server is not accepted by another); the
+		// grant keeps them all for later refreshes.
+		ctx = context.WithValue(ctx, ctxAccessAudience, audience)
 	}
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
+		claim.release(ctx)
 		s.logServerError("token response", err)
 		s.provider.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	if claim.contested(ctx) {
+		s.provider.WriteAccessError(ctx, w, ar, errRedeemedTwice)
 		return
 	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
@@ -163,6 +182,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), newSession())
+	if err == nil && !mayIntrospect(client, ar, use) {
+		err = fosite.ErrInactiveToken // others' tokens look inactive: no oracle
+	}
 	resp := &fosite.IntrospectionResponse{Active: err == nil, AccessRequester: ar, TokenUse: use}
 	if use == fosite.AccessToken {
 		resp.AccessTokenType = "Bearer"
@@ -170,12 +192,36 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	s.provider.WriteIntrospectionResponse(ctx, w, resp)
 }
 
+// mayIntrospect: a client may introspect its own tokens; operator-registered
+// clients (resource servers) may also introspect others' access tokens.
+// Nobody learns about another client's refresh tokens.
+func mayIntrospect(caller fosite.Client, ar fosite.AccessRequester, use fosite.TokenUse) bool {
+	if ar == nil || ar.GetClient() == nil {
+		return false
+	}
+	if ar.GetClient().GetID() == caller.GetID() {
+		return true
+	}
+	c, ok := caller.(*Client)
+	return ok && use == fosite.AccessToken && c.Record.Source == storage.ClientSourcePreregistered
+}
+
 // handleRevoke is RFC 7009. Revoking a refresh token also revokes the
 // access tokens of its grant.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "The request body is malformed or too large.")
+		return
+	}
+	if a := r.PostForm.Get("client_assertion"); a != "" {
+		ctx = context.WithValue(ctx, ctxAssertionClient, unverifiedSubject(a))
+	}
 	err := s.provider.NewRevocationRequest(ctx, r)
+	if err != nil {
+		s.logServerError("revocation", err)
+	}
 	s.provider.WriteRevocationResponse(ctx, w, err)
 }
 

@@ -115,7 +115,11 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessCl
 // handleUserinfo is the OpenID Connect userinfo endpoint: the token must
 // carry the openid scope and belong to a user.
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	h := r.Header.Get("Authorization")
+	token, ok := "", len(h) > 7 && strings.EqualFold(h[:7], "bearer ")
+	if ok {
+		token = h[7:]
+	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer`)
 		oauthError(w, http.StatusUnauthorized, "invalid_token", "An access token is required in the Authorization header.")

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
@@ -71,6 +70,10 @@ type Config struct {
 	CIMD CIMDConfig
 	// DisableDynamicRegistration turns RFC 7591 registration off.
 	DisableDynamicRegistration bool
+	// AllowDynamicMachineClients lets RFC 7591 registration create
+	// client_credentials and jwt-bearer clients (off: operators register
+	// machine clients).
+	AllowDynamicMachineClients bool
 	Now                        func() time.Time
 	Logger                     *slog.Logger
 }
@@ -146,7 +149,8 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.clients = &clientRegistry{store: store, scopes: s.scopeNames(), resources: s.resourceURIs(), now: cfg.Now}
+	s.clients = &clientRegistry{store: store, scopes: s.scopeNames(), resources: s.resourceURIs(), now: cfg.Now,
+		allowDynamicMachines: cfg.AllowDynamicMachineClients}
 	s.clients.docs = newMetadataDocs(cfg.CIMD, s.clients, cfg.Logger)
 	s.fstore = &fositeStore{store: store, clients: s.clients, writer: newTokenWriter(store), now: cfg.Now}
 	s.fcfg = &fosite.Config{
@@ -168,13 +172,10 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 		RedirectSecureChecker:          func(_ context.Context, u *url.URL) bool { return checkRegisteredRedirect(u.String()) == nil },
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		SendDebugMessagesToClients:     false,
-		// fosite fetches a dynamically registered client's jwks_uri with
-		// its own HTTP client; give it one that refuses private targets.
-		JWKSFetcherStrategy: fosite.NewDefaultJWKSFetcherStrategy(fosite.JWKSFetcherWithHTTPClient(&retryablehttp.Client{
-			HTTPClient: safehttp.New(safehttp.Options{AllowHTTP: cfg.CIMD.AllowInsecure, AllowPrivate: cfg.CIMD.AllowInsecure,
-				Timeout: 5 * time.Second, MaxBytes: 64 << 10, TLSConfig: cfg.CIMD.TLSConfig}).HTTPClient(),
-			RetryMax: 0, CheckRetry: retryablehttp.DefaultRetryPolicy, Backoff: retryablehttp.DefaultBackoff,
-		})),
+		// fosite fetches a registered client's jwks_uri itself; give it a
+		// fetcher that refuses private targets and bounds size and time.
+		JWKSFetcherStrategy: newSafeJWKSFetcher(safehttp.New(safehttp.Options{AllowHTTP: cfg.CIMD.AllowInsecure,
+			AllowPrivate: cfg.CIMD.AllowInsecure, Timeout: 5 * time.Second, MaxBytes: 64 << 10, TLSConfig: cfg.CIMD.TLSConfig})),
 		// jwt-bearer assertions: client authentication, jti and iat
 		// required, and a short lifetime bounds the jtis to remember.
 		GrantTypeJWTBearerCanSkipClientAuth:  false,

@@ -76,7 +76,7 @@ func (t *tokenStrategy) AccessTokenSignature(_ context.Context, token string) st
 	return ""
 }
 
-func (t *tokenStrategy) GenerateAccessToken(_ context.Context, req fosite.Requester) (string, string, error) {
+func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requester) (string, string, error) {
 	now := t.now().UTC()
 	exp := req.GetSession().GetExpiresAt(fosite.AccessToken)
 	if exp.IsZero() {
@@ -90,7 +90,7 @@ func (t *tokenStrategy) GenerateAccessToken(_ context.Context, req fosite.Reques
 		sub = req.GetClient().GetID() // client_credentials: the client is the subject
 	}
 	c := AccessClaims{
-		Issuer: t.issuer, Subject: sub, Audience: Audience(req.GetGrantedAudience()),
+		Issuer: t.issuer, Subject: sub, Audience: Audience(accessAudience(ctx, req.GetGrantedAudience())),
 		ClientID: req.GetClient().GetID(), Scope: strings.Join(req.GetGrantedScopes(), " "),
 		JTI: id.Secret(), IssuedAt: now.Unix(), ExpiresAt: exp.Unix(),
 	}

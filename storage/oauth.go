@@ -84,6 +84,12 @@ type OAuthTokens interface {
 	DeactivateRequest(ctx context.Context, kind, requestID string) (int, error)
 	// DeleteRequest deletes every row of kind in the request.
 	DeleteRequest(ctx context.Context, kind, requestID string) (int, error)
+	// DeactivateSubject marks every row of the subject inactive (the user
+	// was deleted or must sign in again everywhere); returns how many.
+	DeactivateSubject(ctx context.Context, subject string) (int, error)
+	// DeactivateClient marks every row of the client inactive (its
+	// registration changed in a way earlier grants did not cover).
+	DeactivateClient(ctx context.Context, clientID string) (int, error)
 	// DeleteExpired removes rows whose ExpiresAt <= before.
 	DeleteExpired(ctx context.Context, before time.Time) (int, error)
 }
@@ -132,4 +138,6 @@ type OAuthConsents interface {
 	Get(ctx context.Context, userID, clientID, resource string) (*OAuthConsent, error)
 	ListByUser(ctx context.Context, userID string) ([]OAuthConsent, error)
 	Delete(ctx context.Context, userID, clientID string) (int, error) // every resource of that pair
+	// DeleteByClient removes every user's consent for the client.
+	DeleteByClient(ctx context.Context, clientID string) (int, error)
 }

@@ -150,6 +150,11 @@ func (s *Service) DeleteUser(ctx context.Context, userID string) error {
 		if err != nil {
 			return fmt.Errorf("load user: %w", err)
 		}
+		// OAuth grants are not tied to the user row by a foreign key (client
+		// credentials grants have no user): end them explicitly.
+		if _, err := tx.OAuthTokens().DeactivateSubject(ctx, userID); err != nil {
+			return fmt.Errorf("revoke oauth grants: %w", err)
+		}
 		if err := tx.Users().Delete(ctx, userID); err != nil {
 			return fmt.Errorf("delete user: %w", err)
 		}

@@ -223,6 +223,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		if revoked, err = s.revokeUserSessions(ctx, tx, u.ID, "", now); err != nil {
 			return err
 		}
+		// A reset usually means the account may be compromised: apps the
+		// user connected must ask again too.
+		if _, err := tx.OAuthTokens().DeactivateSubject(ctx, u.ID); err != nil {
+			return fmt.Errorf("revoke oauth grants: %w", err)
+		}
 		return emit(ctx, tx, EventPasswordReset, u.ID, map[string]any{"userId": u.ID, "revokedSessions": len(revoked)}, now)
 	})
 	s.cache.invalidate(revoked...)

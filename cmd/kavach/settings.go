@@ -128,6 +128,7 @@ var settings = []setting{
 	{"oauth-trusted-issuers-file", "KAVACH_OAUTH_TRUSTED_ISSUERS_FILE", "", "JSON file listing issuers whose signed assertions the jwt-bearer grant accepts: [{\"issuer\", \"jwks\", \"subjects\", \"scopes\"}]", trustedIssuersFile},
 	{"oauth-disable-client-metadata-documents", "KAVACH_OAUTH_DISABLE_CLIENT_METADATA_DOCUMENTS", "false", "stop accepting https client ids as client ID metadata documents", boolean(func(o *options) *bool { return &o.cfg.OAuth.DisableClientMetadataDocuments })},
 	{"oauth-allow-insecure-client-metadata", "KAVACH_OAUTH_ALLOW_INSECURE_CLIENT_METADATA", "false", "development only: fetch metadata documents and jwks_uri over http and from loopback/private addresses", boolean(func(o *options) *bool { return &o.cfg.OAuth.AllowInsecureClientMetadata })},
+	{"oauth-allow-dynamic-machine-clients", "KAVACH_OAUTH_ALLOW_DYNAMIC_MACHINE_CLIENTS", "false", "let open registration create client_credentials clients (otherwise operators register them)", boolean(func(o *options) *bool { return &o.cfg.OAuth.AllowDynamicMachineClients })},
 	{"oauth-disable-dynamic-registration", "KAVACH_OAUTH_DISABLE_DYNAMIC_REGISTRATION", "false", "turn off RFC 7591 dynamic client registration", boolean(func(o *options) *bool { return &o.cfg.OAuth.DisableDynamicRegistration })},
 }
 

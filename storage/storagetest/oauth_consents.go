@@ -8,6 +8,7 @@ import (
 )
 
 var oauthConsentTests = []test{
+	{"DeleteByClient", testOAuthConsentDeleteByClient},
 	{"PutGet", testOAuthConsentPutGet},
 	{"PutSortsScopes", testOAuthConsentPutSortsScopes},
 	{"PutReplaces", testOAuthConsentPutReplaces},
@@ -173,4 +174,19 @@ func testOAuthConsentUserDeleteCascades(t *testing.T, s storage.Store) {
 	must(t, "other user's consent survives", err)
 	_, err = s.OAuthClients().Get(ctx, c.ID)
 	must(t, "client survives", err)
+}
+
+func testOAuthConsentDeleteByClient(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u1, u2 := createUser(t, s), createUser(t, s)
+	c1, c2 := createOAuthClient(t, s), createOAuthClient(t, s)
+	for _, p := range [][2]string{{u1.ID, c1.ID}, {u2.ID, c1.ID}, {u1.ID, c2.ID}} {
+		must(t, "put", s.OAuthConsents().Put(ctx, &storage.OAuthConsent{UserID: p[0], ClientID: p[1], Resource: "r", Scopes: []string{"mcp"}}))
+	}
+	if n, err := s.OAuthConsents().DeleteByClient(ctx, c1.ID); err != nil || n != 2 {
+		t.Fatalf("delete by client: %d %v", n, err)
+	}
+	if _, err := s.OAuthConsents().Get(ctx, u1.ID, c2.ID, "r"); err != nil {
+		t.Fatalf("another client's consent was deleted: %v", err)
+	}
 }

@@ -19,6 +19,39 @@ var oauthTokenTests = []test{
 	{"DeactivateRequest", testOAuthTokenDeactivateRequest},
 	{"DeleteRequest", testOAuthTokenDeleteRequest},
 	{"DeleteExpired", testOAuthTokenDeleteExpired},
+	{"DeactivateSubjectAndClient", testOAuthTokenDeactivateSubjectAndClient},
+}
+
+func testOAuthTokenDeactivateSubjectAndClient(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	c1, c2 := createOAuthClient(t, s), createOAuthClient(t, s)
+	mk := func(client, subject string) *storage.OAuthToken {
+		x := &storage.OAuthToken{Kind: storage.TokenKindAccess, Signature: randomHex(32), RequestID: newID("req"), ClientID: client,
+			Subject: subject, Active: true, ExpiresAt: now().Add(time.Hour), Data: []byte(`{}`)}
+		must(t, "create", s.OAuthTokens().Create(ctx, x))
+		return x
+	}
+	aliceC1, aliceC2, bobC1, machineC2 := mk(c1.ID, "alice"), mk(c2.ID, "alice"), mk(c1.ID, "bob"), mk(c2.ID, "")
+	active := func(x *storage.OAuthToken) bool {
+		got, err := s.OAuthTokens().Get(ctx, x.Kind, x.Signature)
+		must(t, "get", err)
+		return got.Active
+	}
+	if n, err := s.OAuthTokens().DeactivateSubject(ctx, "alice"); err != nil || n != 2 {
+		t.Fatalf("deactivate subject: %d %v", n, err)
+	}
+	if active(aliceC1) || active(aliceC2) || !active(bobC1) || !active(machineC2) {
+		t.Fatal("DeactivateSubject touched the wrong rows")
+	}
+	if n, err := s.OAuthTokens().DeactivateSubject(ctx, ""); err != nil || n != 0 || !active(machineC2) {
+		t.Fatalf("an empty subject deactivated %d rows (%v)", n, err)
+	}
+	if n, err := s.OAuthTokens().DeactivateClient(ctx, c2.ID); err != nil || n != 1 {
+		t.Fatalf("deactivate client: %d %v", n, err)
+	}
+	if active(machineC2) || !active(bobC1) {
+		t.Fatal("DeactivateClient touched the wrong rows")
+	}
 }
 
 func testOAuthTokenCreateGet(t *testing.T, s storage.Store) {

@@ -108,3 +108,9 @@ func (r oauthConsents) Delete(ctx context.Context, userID, clientID string) (int
 		`DELETE FROM kavach_oauth_consent WHERE user_id = ? AND client_id = ?`, userID, clientID)
 	return int(n), err
 }
+
+func (r oauthConsents) DeleteByClient(ctx context.Context, clientID string) (int, error) {
+	n, err := r.s.exec(ctx, "oauth_consents.delete_by_client",
+		`DELETE FROM kavach_oauth_consent WHERE client_id = ?`, clientID)
+	return int(n), err
+}

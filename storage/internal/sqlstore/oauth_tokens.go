@@ -71,6 +71,21 @@ func (r oauthTokens) DeactivateRequest(ctx context.Context, kind, requestID stri
 	return int(n), err
 }
 
+func (r oauthTokens) DeactivateSubject(ctx context.Context, subject string) (int, error) {
+	if subject == "" {
+		return 0, nil // client_credentials rows have no subject; never all of them
+	}
+	n, err := r.s.exec(ctx, "oauth_tokens.deactivate_subject",
+		`UPDATE kavach_oauth_token SET active = ? WHERE subject = ? AND active = ?`, false, subject, true)
+	return int(n), err
+}
+
+func (r oauthTokens) DeactivateClient(ctx context.Context, clientID string) (int, error) {
+	n, err := r.s.exec(ctx, "oauth_tokens.deactivate_client",
+		`UPDATE kavach_oauth_token SET active = ? WHERE client_id = ? AND active = ?`, false, clientID, true)
+	return int(n), err
+}
+
 func (r oauthTokens) DeleteRequest(ctx context.Context, kind, requestID string) (int, error) {
 	n, err := r.s.exec(ctx, "oauth_tokens.delete_request",
 		`DELETE FROM kavach_oauth_token WHERE kind = ? AND request_id = ?`, kind, requestID)
