@@ -126,6 +126,9 @@ func (s *Server) handleAuthorize(sessions SessionLookup) http.HandlerFunc {
 // a missing or non-S256 PKCE challenge, and response modes other than
 // query.
 func earlyAuthorizeError(form url.Values) error {
+	if form.Has("request") || form.Has("request_uri") {
+		return fosite.ErrRequestNotSupported.WithHint("Request objects are not supported; send the parameters directly.")
+	}
 	if rm := form.Get("response_mode"); rm != "" && rm != "query" {
 		return fosite.ErrUnsupportedResponseMode.WithHint("Only response_mode=query is supported.")
 	}
