@@ -101,7 +101,7 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 	if err != nil {
 		return "", "", fmt.Errorf("sign access token: %w", err)
 	}
-	return token, t.AccessTokenSignature(context.TODO(), token), nil
+	return token, t.AccessTokenSignature(ctx, token), nil
 }
 
 // ValidateAccessToken checks signature, type and expiry. Whether the token
