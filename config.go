@@ -33,10 +33,10 @@ type Config struct {
 	// DatabaseURL selects the store: "postgres://…" / "postgresql://…" for
 	// PostgreSQL, "sqlite:PATH" or a plain file path for SQLite.
 	DatabaseURL string
-	// Secret is the server secret (at least 32 bytes). Keys that seal data
-	// at rest (signing keys, TOTP secrets, provider tokens) will derive from
-	// it; this release stores no sealed data yet, but requires the secret
-	// now so that deployments do not change shape later.
+	// Secret is the server secret (at least 32 bytes). The keys that seal
+	// data at rest (today the token signing keys) and the HMAC keys of
+	// authorization codes and refresh tokens derive from it: changing it
+	// invalidates them.
 	Secret string
 	// TrustedOrigins may make cookie-authenticated state-changing requests
 	// and may be redirect targets. The BaseURL's origin is always trusted.
