@@ -36,6 +36,7 @@ type Store interface {
 	OAuthConsents() OAuthConsents
 	SigningKeys() SigningKeys
 	Agents() Agents
+	Audit() AuditLog
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the
 	// transaction; fn's error (or a panic) rolls it back. Nested InTx calls on

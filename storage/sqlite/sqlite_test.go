@@ -14,7 +14,7 @@ import (
 
 // schemaVersion is the number of embedded migrations: a fresh database
 // migrates to it.
-const schemaVersion = 4
+const schemaVersion = 5
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return storagetest.OpenSQLite(t) })
@@ -68,6 +68,7 @@ func TestPragmas(t *testing.T) {
 		{"foreign_keys", "1"},
 		{"busy_timeout", "10000"},
 		{"synchronous", "1"}, // NORMAL
+		{"temp_store", "2"},  // MEMORY
 	}
 	for _, tc := range tests {
 		var got string

@@ -32,6 +32,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"OAuthConsents", oauthConsentTests},
 		{"SigningKeys", signingKeyTests},
 		{"Agents", agentTests},
+		{"Audit", auditTests},
+		{"AuditTamper", auditTamperTests},
 		{"InvalidValues", invalidValueTests},
 		{"Tx", txTests},
 		{"Schema", schemaTests},

@@ -37,6 +37,7 @@ func (s *Store) OAuthTokens() storage.OAuthTokens     { return oauthTokens{s} }
 func (s *Store) OAuthConsents() storage.OAuthConsents { return oauthConsents{s} }
 func (s *Store) SigningKeys() storage.SigningKeys     { return signingKeys{s} }
 func (s *Store) Agents() storage.Agents               { return agents{s} }
+func (s *Store) Audit() storage.AuditLog              { return auditLog{s} }
 
 // Dialect names the driver.
 func (s *Store) Dialect() string { return s.d.Name }
