@@ -18,6 +18,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	// Permission time windows name IANA zones; embed the zone database so
+	// they load in minimal containers without /usr/share/zoneinfo.
+	_ "time/tzdata"
 )
 
 const usage = `kavach — identity and authorization for humans and AI agents
@@ -31,6 +34,7 @@ Usage:
   kavach client create [--name N] [--redirect-uri U]... [--grant G]... [--auth M] [--scope S] [--jwks JSON]
   kavach client list | kavach client delete --id ID
   kavach keys rotate
+  kavach audit verify           check the audit log's hash chain
   kavach version
 
 Run "kavach serve -h" for every setting; each has a KAVACH_* environment variable.
@@ -58,6 +62,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdClient(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr, getenv)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		err = cmdVersion(stdout)
 	case "config-table":

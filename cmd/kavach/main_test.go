@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kavachos/kavach"
+	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/storage/storagetest"
 )
 
@@ -268,6 +273,45 @@ func TestClientAndKeysCommands(t *testing.T) {
 			}
 			if code, _, stderr = runCLI(t, env, "", "client", "delete", "--id", id); code == 0 || !strings.Contains(stderr, "not found") {
 				t.Fatalf("second delete: %d %q", code, stderr)
+			}
+		})
+	}
+}
+
+func TestAuditVerifyCommand(t *testing.T) {
+	for name, db := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"KAVACH_DATABASE_URL": db, "KAVACH_SECRET": strings.Repeat("k", 40)}
+			code, out, stderr := runCLI(t, env, "", "audit", "verify")
+			if code != 0 || !strings.Contains(out, "intact: 0 records") {
+				t.Fatalf("empty log: %d %q %q", code, out, stderr)
+			}
+			store, err := kavach.OpenStore(context.Background(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			recs := []storage.AuditRecord{{ID: "aud_1", Kind: storage.AuditKindSecurity, Event: "sign_in", Result: storage.AuditOK},
+				{ID: "aud_2", Kind: storage.AuditKindSecurity, Event: "sign_in", Result: storage.AuditFail}}
+			if err := store.Audit().Append(context.Background(), recs); err != nil {
+				t.Fatal(err)
+			}
+			if code, out, _ = runCLI(t, env, "", "audit", "verify"); code != 0 || !strings.Contains(out, "2 records verified") {
+				t.Fatalf("two records: %d %q", code, out)
+			}
+			var exec func(string) error
+			switch s := store.(type) {
+			case interface{ DB() *sql.DB }:
+				exec = func(q string) error { _, err := s.DB().Exec(q); return err }
+			case interface{ Pool() *pgxpool.Pool }:
+				exec = func(q string) error { _, err := s.Pool().Exec(context.Background(), q); return err }
+			}
+			if err := exec(`UPDATE kavach_audit SET result = 'ok' WHERE id = 'aud_2'`); err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr = runCLI(t, env, "", "audit", "verify")
+			if code == 0 || !strings.Contains(stderr, "BROKEN") {
+				t.Fatalf("edited record not detected: %d %q", code, stderr)
 			}
 		})
 	}
