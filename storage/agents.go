@@ -50,3 +50,46 @@ type Agents interface {
 	Touch(ctx context.Context, id string, at time.Time) error
 	Delete(ctx context.Context, id string) error
 }
+
+// AgentGrant is one permission of an agent (table kavach_agent_grant).
+// Spec is the grant as JSON (resource pattern, actions, effect,
+// constraints, expiry), owned and validated by package agents.
+type AgentGrant struct {
+	ID        string
+	AgentID   string
+	Spec      []byte
+	CreatedAt time.Time
+}
+
+// AgentKey is an API key of an agent (table kavach_agent_key). Only the
+// SHA-256 of the key is stored; Prefix (the first characters) is kept for
+// display. A key works while RevokedAt is nil or in the future (rotation
+// with an overlap window sets it ahead) and ExpiresAt is nil or ahead.
+type AgentKey struct {
+	ID        string
+	AgentID   string
+	Hash      string // hex SHA-256 of the whole key
+	Prefix    string
+	CreatedAt time.Time
+	ExpiresAt *time.Time
+	RevokedAt *time.Time
+}
+
+// AgentGrants stores agent permissions.
+type AgentGrants interface {
+	// Replace sets the agent's grants to exactly grants (in one
+	// transaction when called on a transactional Store).
+	Replace(ctx context.Context, agentID string, grants []AgentGrant) error
+	List(ctx context.Context, agentID string) ([]AgentGrant, error) // by CreatedAt, ID
+}
+
+// AgentKeys stores agent API keys.
+type AgentKeys interface {
+	Create(ctx context.Context, k *AgentKey) error // ErrAlreadyExists on duplicate ID or Hash
+	GetByHash(ctx context.Context, hash string) (*AgentKey, error)
+	ListByAgent(ctx context.Context, agentID string) ([]AgentKey, error) // by CreatedAt, ID
+	// RevokeAgentKeys sets RevokedAt = at on every key of the agent that
+	// is not revoked yet or whose revocation is later than at, except
+	// keepID; returns how many changed.
+	RevokeAgentKeys(ctx context.Context, agentID, keepID string, at time.Time) (int, error)
+}

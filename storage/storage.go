@@ -36,6 +36,8 @@ type Store interface {
 	OAuthConsents() OAuthConsents
 	SigningKeys() SigningKeys
 	Agents() Agents
+	AgentGrants() AgentGrants
+	AgentKeys() AgentKeys
 	Audit() AuditLog
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the

@@ -111,3 +111,67 @@ func testAgentOwnerDeleteCascades(t *testing.T, s storage.Store) {
 		t.Fatalf("agent survived its owner: %v", err)
 	}
 }
+
+var agentCredentialTests = []test{
+	{"GrantsReplaceList", testAgentGrantsReplaceList},
+	{"KeysCreateGetRevoke", testAgentKeys},
+}
+
+func testAgentGrantsReplaceList(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	a := newAgent("agt_g", storage.AgentAutonomous, nil, nil)
+	must(t, "create agent", s.Agents().Create(ctx, a))
+	first := []storage.AgentGrant{{ID: "g1", Spec: []byte(`{"resource":"mcp:*"}`)}, {ID: "g2", Spec: []byte(`{"resource":"files:read:ünï"}`)}}
+	must(t, "replace", s.AgentGrants().Replace(ctx, a.ID, first))
+	got, err := s.AgentGrants().List(ctx, a.ID)
+	must(t, "list", err)
+	if len(got) != 2 || got[0].ID != "g1" || string(got[1].Spec) != `{"resource":"files:read:ünï"}` {
+		t.Fatalf("list %+v", got)
+	}
+	must(t, "replace again", s.AgentGrants().Replace(ctx, a.ID, []storage.AgentGrant{{ID: "g3", Spec: []byte(`{}`)}}))
+	got, err = s.AgentGrants().List(ctx, a.ID)
+	must(t, "list", err)
+	if len(got) != 1 || got[0].ID != "g3" {
+		t.Fatalf("after replace %+v", got)
+	}
+	must(t, "delete agent", s.Agents().Delete(ctx, a.ID))
+	if got, _ := s.AgentGrants().List(ctx, a.ID); len(got) != 0 {
+		t.Fatalf("grants survived their agent: %+v", got)
+	}
+}
+
+func testAgentKeys(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	a := newAgent("agt_k", storage.AgentService, nil, nil)
+	must(t, "create agent", s.Agents().Create(ctx, a))
+	k1 := &storage.AgentKey{ID: "key1", AgentID: a.ID, Hash: "h1", Prefix: "kv_abc"}
+	k2 := &storage.AgentKey{ID: "key2", AgentID: a.ID, Hash: "h2", Prefix: "kv_def"}
+	must(t, "create k1", s.AgentKeys().Create(ctx, k1))
+	must(t, "create k2", s.AgentKeys().Create(ctx, k2))
+	if err := s.AgentKeys().Create(ctx, &storage.AgentKey{ID: "key3", AgentID: a.ID, Hash: "h1", Prefix: "x"}); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("duplicate hash: %v", err)
+	}
+	got, err := s.AgentKeys().GetByHash(ctx, "h2")
+	must(t, "get", err)
+	wantSame(t, "get", got, k2)
+	if _, err := s.AgentKeys().GetByHash(ctx, "nope"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("unknown hash: %v", err)
+	}
+	at := now().Add(time.Hour)
+	n, err := s.AgentKeys().RevokeAgentKeys(ctx, a.ID, "key2", at)
+	must(t, "revoke", err)
+	if n != 1 {
+		t.Fatalf("revoked %d, want 1", n)
+	}
+	// An earlier revocation time overrides a later one; the kept key stays.
+	n, err = s.AgentKeys().RevokeAgentKeys(ctx, a.ID, "", now())
+	must(t, "revoke all", err)
+	if n != 2 {
+		t.Fatalf("revoked %d, want 2", n)
+	}
+	keys, err := s.AgentKeys().ListByAgent(ctx, a.ID)
+	must(t, "list", err)
+	if len(keys) != 2 || keys[0].RevokedAt == nil || keys[1].RevokedAt == nil {
+		t.Fatalf("keys %+v", keys)
+	}
+}

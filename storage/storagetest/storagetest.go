@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"OAuthConsents", oauthConsentTests},
 		{"SigningKeys", signingKeyTests},
 		{"Agents", agentTests},
+		{"AgentCredentials", agentCredentialTests},
 		{"Audit", auditTests},
 		{"AuditTamper", auditTamperTests},
 		{"InvalidValues", invalidValueTests},
