@@ -40,6 +40,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	api.HandleFunc("GET /api/auth/user", k.signedIn(k.handleGetUser))
 	api.HandleFunc("PATCH /api/auth/user", k.signedIn(k.handleUpdateUser))
 	k.adminRoutes(api)
+	k.agentRoutes(api)
 
 	root := http.NewServeMux()
 	root.Handle("/api/auth/", k.checkOrigin(methodNotAllowedAsJSON(api)))

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/internal/mail"
 	"github.com/kavachos/kavach/internal/outbox"
@@ -39,6 +40,10 @@ type Kavach struct {
 	Users *users.Service
 	// Store is the persistence layer.
 	Store storage.Store
+	// Agents manages agent principals and answers authorization decisions.
+	Agents *agents.Service
+	// Audit group-commits audit records (durable before they return).
+	Audit *authz.AuditWriter
 	// OAuth is the OAuth 2.1 authorization server; Keys its signing keys.
 	OAuth *authz.Server
 	Keys  *authz.KeyManager
@@ -115,6 +120,8 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		Now:                  cfg.Now,
 	})
 	k := &Kavach{Users: svc, Store: store, cfg: cfg}
+	k.Audit = authz.NewAuditWriter(store.Audit())
+	k.Agents = agents.NewService(store, k.Audit, agents.Config{Now: cfg.Now, Logger: cfg.Logger})
 	k.Auth = &Auth{k: k, cookie: newCookieSpec(cfg.BaseURL)}
 	k.handler, err = k.routes()
 	if err != nil {
@@ -152,6 +159,7 @@ func (k *Kavach) Close() error {
 		if k.OAuth != nil {
 			k.OAuth.Close()
 		}
+		k.Audit.Close()
 		if k.ownsStore {
 			err = k.Store.Close()
 		}

@@ -5,9 +5,13 @@
 //
 // Permission evaluation here is pure: CompileGrants and GrantSet.Evaluate
 // take grants, a request and the current time, and return an Outcome with
-// a stable reason code. They keep no counters and read no clocks; the
-// decision point in package authz supplies the grants, enforces the rate
-// limits an Outcome reports, records approvals and writes the audit log.
+// a stable reason code. They keep no counters and read no clocks.
+//
+// Service is the stateful side: agent lifecycle and API keys over package
+// storage, and Decide, which loads an agent's grants (cached briefly in
+// memory), evaluates them, enforces the rate limits an Outcome reports
+// and writes one durable audit record per decision.
+//
 // PERMISSIONS.md describes the permission language and its precedence rules.
 //
 // The package must not import net/http: handlers decode requests, call this

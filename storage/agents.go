@@ -44,6 +44,9 @@ type Agents interface {
 	List(ctx context.Context, limit, offset int) ([]Agent, error) // by CreatedAt, ID
 	// ListByOwner returns the user's agents by CreatedAt, ID.
 	ListByOwner(ctx context.Context, userID string) ([]Agent, error)
+	// Update writes Name, Metadata, ExpiresAt and UpdatedAt (not Status,
+	// Type, owner or client); ErrNotFound if no such agent.
+	Update(ctx context.Context, a *Agent) error
 	// SetStatus changes Status and UpdatedAt; ErrNotFound if no such agent.
 	SetStatus(ctx context.Context, id, status string, now time.Time) error
 	// Touch sets LastActiveAt (best effort, for activity display).

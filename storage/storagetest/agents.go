@@ -13,6 +13,7 @@ var agentTests = []test{
 	{"Duplicates", testAgentDuplicates},
 	{"NotFound", testAgentNotFound},
 	{"StatusAndTouch", testAgentStatusAndTouch},
+	{"Update", testAgentUpdate},
 	{"ClientDeleteKeepsAgent", testAgentClientDeleteKeepsAgent},
 	{"OwnerDeleteCascades", testAgentOwnerDeleteCascades},
 }
@@ -87,6 +88,29 @@ func testAgentStatusAndTouch(t *testing.T, s storage.Store) {
 	must(t, "get", err)
 	if got.Status != storage.AgentSuspended || !got.UpdatedAt.Equal(at) || got.LastActiveAt == nil || !got.LastActiveAt.Equal(at) {
 		t.Fatalf("after suspend and touch: %+v", got)
+	}
+}
+
+func testAgentUpdate(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s)
+	a := newAgent("agt_1", storage.AgentDelegated, &u.ID, nil)
+	must(t, "create", s.Agents().Create(ctx, a))
+	exp := now().Add(time.Hour)
+	a.Name, a.Metadata, a.ExpiresAt, a.UpdatedAt = "renamed ✓", []byte(`{"k":"v"}`), &exp, now().Add(time.Minute)
+	a.Status, a.Type = storage.AgentRevoked, storage.AgentService // not written by Update
+	must(t, "update", s.Agents().Update(ctx, a))
+	got, err := s.Agents().Get(ctx, a.ID)
+	must(t, "get", err)
+	a.Status, a.Type = storage.AgentActive, storage.AgentDelegated
+	wantSame(t, "after update", got, a)
+	a.ExpiresAt = nil
+	must(t, "clear expiry", s.Agents().Update(ctx, a))
+	if got, err = s.Agents().Get(ctx, a.ID); err != nil || got.ExpiresAt != nil {
+		t.Fatalf("expiry not cleared: %+v, %v", got, err)
+	}
+	if err := s.Agents().Update(ctx, newAgent("missing", storage.AgentService, nil, nil)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("update missing: %v", err)
 	}
 }
 

@@ -84,6 +84,16 @@ func (r agents) ListByOwner(ctx context.Context, userID string) ([]storage.Agent
 		`SELECT `+agentColumns+` FROM kavach_agent WHERE owner_user_id = ? ORDER BY created_at, id`, []any{userID})
 }
 
+func (r agents) Update(ctx context.Context, a *storage.Agent) error {
+	md := a.Metadata
+	if len(md) == 0 {
+		md = []byte("{}")
+	}
+	return r.s.execOne(ctx, "agents.update",
+		`UPDATE kavach_agent SET name = ?, metadata = ?, expires_at = ?, updated_at = ? WHERE id = ?`,
+		a.Name, string(md), a.ExpiresAt, a.UpdatedAt.UTC(), a.ID)
+}
+
 func (r agents) SetStatus(ctx context.Context, id, status string, at time.Time) error {
 	return r.s.execOne(ctx, "agents.set_status",
 		`UPDATE kavach_agent SET status = ?, updated_at = ? WHERE id = ?`, status, at.UTC(), id)

@@ -1,0 +1,193 @@
+package agents
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kavachos/kavach/internal/id"
+	"github.com/kavachos/kavach/storage"
+)
+
+// Reason codes of the decision point, besides those of Evaluate. Like
+// those, they are part of the wire contract and the audit log.
+const (
+	CodeAgentNotFound  = "AGENT_NOT_FOUND"
+	CodeAgentSuspended = "AGENT_SUSPENDED"
+	CodeAgentRevoked   = "AGENT_REVOKED"
+	CodeAgentExpired   = "AGENT_EXPIRED"
+	// CodeUnavailable refuses a request that could not be decided or whose
+	// decision could not be recorded (the store or the audit log failed).
+	// Nothing is allowed without a durable audit record.
+	CodeUnavailable = "UNAVAILABLE"
+)
+
+// Audit events of decisions.
+const (
+	AuditEventAuthorize = "authorize"
+	// AuditEventCheckPermission records a dry run: evaluated and recorded,
+	// but not a call (no rate-limit use).
+	AuditEventCheckPermission = "check_permission"
+)
+
+// DecideRequest asks whether an agent may act.
+type DecideRequest struct {
+	AgentID   string
+	Action    string
+	Resource  string
+	Arguments json.RawMessage
+	IP        netip.Addr // the zero Addr when unknown
+	UserAgent string
+	// DryRun asks without acting (check_permission): the request is
+	// evaluated, and recorded as a check, but uses no rate limit.
+	DryRun bool
+}
+
+// Decision is the answer, with the id of its audit record.
+type Decision struct {
+	Allowed bool
+	Code    string // CodeAllowed when Allowed; a stable reason code otherwise
+	Reason  string // a sentence for people; do not parse it
+	// AuditID names the durable audit record of this decision. It is empty
+	// only with CodeUnavailable when the record could not be written.
+	AuditID          string
+	ApprovalRequired bool
+}
+
+// Decide answers req and records the answer: one audit record per
+// decision, durable before Decide returns, including decisions about
+// unknown, suspended, revoked and expired agents. The steps:
+//
+//  1. The agent must exist and be active (AGENT_NOT_FOUND,
+//     AGENT_SUSPENDED, AGENT_REVOKED, AGENT_EXPIRED).
+//  2. Its grants are evaluated (GrantSet.Evaluate; see PERMISSIONS.md).
+//     APPROVAL_REQUIRED is returned as the evaluator gives it.
+//  3. If allowed, the deciding grant's rate limits count the call
+//     (RATE_LIMITED when one is exhausted; a dry run only looks).
+//  4. The audit record is written; if that fails, the answer is
+//     UNAVAILABLE, never an allow.
+func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
+	start := time.Now()
+	now := s.now()
+	d, p, grantID := s.decide(ctx, req, now)
+
+	rec := storage.AuditRecord{
+		ID: id.New("aud"), At: now, Kind: storage.AuditKindDecision, Event: AuditEventAuthorize,
+		PrincipalType: "agent", PrincipalID: auditText(req.AgentID, 128), AgentID: auditText(req.AgentID, 128),
+		Action: auditText(req.Action, MaxActionBytes), Resource: auditText(req.Resource, MaxResourceBytes),
+		ArgsDigest: argsDigest(req.Arguments), Result: storage.AuditDeny, Reason: d.Code,
+		UserAgent: auditText(req.UserAgent, 512),
+	}
+	if req.DryRun {
+		rec.Event = AuditEventCheckPermission
+	}
+	if d.Allowed {
+		rec.Result = storage.AuditAllow
+	}
+	if req.IP.IsValid() {
+		rec.IP = req.IP.String()
+	}
+	if p != nil && p.agent.Type == storage.AgentDelegated && p.agent.OwnerUserID != nil {
+		rec.ActingFor = *p.agent.OwnerUserID // a delegated agent always acts for its user
+	}
+	if grantID != "" {
+		rec.Extra, _ = json.Marshal(struct {
+			Grant string `json:"grant"`
+		}{grantID})
+	}
+	// Latency is the time to decide; the audit write that follows is the
+	// writer's to measure.
+	rec.LatencyMicros = time.Since(start).Microseconds()
+	if _, err := s.audit.Record(ctx, rec); err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Logger.Error("agents: audit decision; refusing it", "agent", rec.AgentID, "err", err)
+		}
+		return Decision{Code: CodeUnavailable, Reason: "the decision could not be recorded; try again"}
+	}
+	d.AuditID = rec.ID
+	return d
+}
+
+// decide makes the decision. It returns the agent when it exists and the
+// ID of the deciding grant when there is one.
+func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) (Decision, *principal, string) {
+	p, err := s.principal(ctx, req.AgentID, now)
+	if errors.Is(err, ErrAgentNotFound) {
+		return Decision{Code: CodeAgentNotFound, Reason: "no such agent"}, nil, ""
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Logger.Error("agents: load agent for a decision", "agent", req.AgentID, "err", err)
+		}
+		return Decision{Code: CodeUnavailable, Reason: "the agent could not be loaded; try again"}, nil, ""
+	}
+	switch effectiveStatus(&p.agent, now) {
+	case storage.AgentActive:
+	case storage.AgentSuspended:
+		return Decision{Code: CodeAgentSuspended, Reason: "the agent is suspended"}, p, ""
+	case storage.AgentExpired:
+		return Decision{Code: CodeAgentExpired, Reason: "the agent has expired"}, p, ""
+	default:
+		return Decision{Code: CodeAgentRevoked, Reason: "the agent is revoked"}, p, ""
+	}
+	if p.setErr != nil {
+		return Decision{Code: CodeInvalidGrant, Reason: "the agent's stored permissions are invalid"}, p, ""
+	}
+	out := p.set.Evaluate(Request{Action: req.Action, Resource: req.Resource, Arguments: req.Arguments, IP: req.IP}, now)
+	d := Decision{Allowed: out.Allowed, Code: out.Code, Reason: out.Reason, ApprovalRequired: out.RequireApproval}
+	var grantID string
+	if out.Grant != nil {
+		grantID = out.Grant.ID
+	}
+	if out.Allowed && len(out.RateLimits) > 0 {
+		if l, ok := s.limits.take(p.agent.ID, grantID, out.RateLimits, now, !req.DryRun); !ok {
+			d = Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q allows %d calls per %s", grantID, l.Max, l.Window)}
+		}
+	}
+	s.touch(ctx, p, now)
+	return d, p, grantID
+}
+
+// argsDigest is the hex SHA-256 of the arguments in canonical form —
+// object keys sorted by their UTF-8 bytes, no insignificant white space,
+// strings escaped as RFC 8785 does, numbers as written — so that two
+// encodings of the same arguments have the same digest. Arguments that do
+// not parse (see decodeArguments) are digested as the bytes they are.
+// Empty arguments have no digest.
+func argsDigest(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var sum [sha256.Size]byte
+	if v, err := decodeArguments(raw); err == nil {
+		sum = sha256.Sum256(appendCanonical(nil, v))
+	} else {
+		sum = sha256.Sum256(raw)
+	}
+	return hex.EncodeToString(sum[:])
+}
+
+// auditText makes s storable in the audit log (valid UTF-8, no NUL) and at
+// most max bytes long. Requests come from clients, and a record the store
+// refused would turn the decision into UNAVAILABLE.
+func auditText(s string, max int) string {
+	if len(s) <= max && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}

@@ -1,0 +1,571 @@
+package agents
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/kavachos/kavach/internal/id"
+	"github.com/kavachos/kavach/storage"
+)
+
+// Recorder writes one audit record and returns once it is durable.
+// authz.AuditWriter satisfies it; the record's ID is the audit id callers
+// see, so Decide sets it.
+type Recorder interface {
+	Record(ctx context.Context, r storage.AuditRecord) (int64, error)
+}
+
+// Config holds the knobs of the agents service; zero values take the
+// defaults below.
+type Config struct {
+	// MaxAgentsPerOwner bounds the agents a user owns that are not
+	// revoked; default 50.
+	MaxAgentsPerOwner int
+	// KeyPrefix starts every API key; default "kv_" (KavachOS's).
+	KeyPrefix string
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxAgentsPerOwner <= 0 {
+		c.MaxAgentsPerOwner = 50
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "kv_"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports a configuration that cannot work. Zero values are
+// valid: they take the defaults.
+func (c Config) Validate() error {
+	if c.MaxAgentsPerOwner < 0 {
+		return errors.New("agents: MaxAgentsPerOwner must not be negative")
+	}
+	if len(c.KeyPrefix) > 8 {
+		return errors.New("agents: KeyPrefix must be at most 8 bytes")
+	}
+	for _, r := range c.KeyPrefix {
+		if !(r == '_' || r == '-' || r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r))) {
+			return fmt.Errorf("agents: KeyPrefix %q may hold only ASCII letters, digits, '_' and '-'", c.KeyPrefix)
+		}
+	}
+	return nil
+}
+
+// Limits on what a caller may store with an agent.
+const (
+	MaxNameRunes     = 128
+	MaxMetadataBytes = 16 << 10
+	// MaxAgentGrants bounds an agent's own grants, well below MaxGrants
+	// (which also has to hold delegated ones).
+	MaxAgentGrants = 1000
+)
+
+// Service manages agent principals — lifecycle, API keys, permissions —
+// and decides what they may do (Decide). It speaks no HTTP.
+type Service struct {
+	cfg    Config
+	store  storage.Store
+	audit  Recorder
+	cache  *principalCache
+	limits *rateCounters
+
+	// ownerLocks serialize Create per owner within this process, so the
+	// quota holds under concurrent requests on PostgreSQL too (SQLite
+	// serializes write transactions anyway).
+	ownerLocks [32]sync.Mutex
+	ownerSeed  maphash.Seed
+}
+
+// NewService builds the service. audit receives every decision record.
+func NewService(store storage.Store, audit Recorder, cfg Config) *Service {
+	cfg.setDefaults()
+	return &Service{
+		cfg:       cfg,
+		store:     store,
+		audit:     audit,
+		cache:     newPrincipalCache(principalCacheTTL, principalCacheSize),
+		limits:    newRateCounters(rateCounterKeys),
+		ownerSeed: maphash.MakeSeed(),
+	}
+}
+
+// now is the service clock, at the millisecond precision both stores keep,
+// so what a call returns equals what a later read returns.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
+
+// Event types written to the outbox (and audit events of the same name).
+const (
+	EventAgentCreated   = "agent.created"
+	EventAgentUpdated   = "agent.updated"
+	EventAgentSuspended = "agent.suspended"
+	EventAgentResumed   = "agent.resumed"
+	EventAgentRevoked   = "agent.revoked"
+	EventAgentRotated   = "agent.rotated"
+)
+
+// CreateInput describes a new agent.
+type CreateInput struct {
+	OwnerUserID string
+	Name        string
+	Type        string // storage.AgentAutonomous (default), AgentDelegated or AgentService
+	Permissions []Grant
+	ExpiresAt   *time.Time
+	Metadata    json.RawMessage // a JSON object; empty means {}
+}
+
+// Create stores a new active agent with its grants and one API key, all in
+// one transaction with its outbox event and audit record. The key is
+// returned only here (and by Rotate); only its SHA-256 is stored. Grant
+// IDs in the input are ignored: every grant gets a new one.
+func (s *Service) Create(ctx context.Context, in CreateInput) (storage.Agent, []Grant, string, error) {
+	now := s.now()
+	if in.OwnerUserID == "" {
+		return storage.Agent{}, nil, "", invalid("owner", "an agent needs an owner")
+	}
+	name, err := checkAgentName(in.Name)
+	if err != nil {
+		return storage.Agent{}, nil, "", err
+	}
+	typ := in.Type
+	switch typ {
+	case "":
+		typ = storage.AgentAutonomous
+	case storage.AgentAutonomous, storage.AgentDelegated, storage.AgentService:
+	default:
+		return storage.Agent{}, nil, "", invalid("type", "must be %q, %q or %q",
+			storage.AgentAutonomous, storage.AgentDelegated, storage.AgentService)
+	}
+	md, err := checkMetadata(in.Metadata)
+	if err != nil {
+		return storage.Agent{}, nil, "", err
+	}
+	expires, err := checkExpiry(in.ExpiresAt, now)
+	if err != nil {
+		return storage.Agent{}, nil, "", err
+	}
+	grants, err := checkGrants(in.Permissions)
+	if err != nil {
+		return storage.Agent{}, nil, "", err
+	}
+	owner := in.OwnerUserID
+	a := storage.Agent{
+		ID: id.New("agt"), Type: typ, Name: name, OwnerUserID: &owner, Status: storage.AgentActive,
+		Metadata: md, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires,
+	}
+	grants, rows, err := grantRows(a.ID, grants, nil, now)
+	if err != nil {
+		return storage.Agent{}, nil, "", err
+	}
+	key, k := s.newKey(a.ID, now)
+
+	unlock := s.lockOwner(owner)
+	defer unlock()
+	err = s.store.InTx(ctx, func(tx storage.Store) error {
+		if _, err := tx.Users().Get(ctx, owner); err != nil {
+			if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
+				return invalid("owner", "no such user")
+			}
+			return err
+		}
+		owned, err := tx.Agents().ListByOwner(ctx, owner)
+		if err != nil {
+			return err
+		}
+		live := 0
+		for i := range owned {
+			if owned[i].Status != storage.AgentRevoked {
+				live++
+			}
+		}
+		if live >= s.cfg.MaxAgentsPerOwner {
+			return ErrQuotaExceeded
+		}
+		if err := tx.Agents().Create(ctx, &a); err != nil {
+			return err
+		}
+		if err := tx.AgentGrants().Replace(ctx, a.ID, rows); err != nil {
+			return err
+		}
+		if err := tx.AgentKeys().Create(ctx, &k); err != nil {
+			return err
+		}
+		payload := map[string]any{"agentId": a.ID, "ownerUserId": owner, "name": a.Name, "type": a.Type, "keyPrefix": k.Prefix}
+		if err := emit(ctx, tx, EventAgentCreated, a.ID, payload, now); err != nil {
+			return err
+		}
+		return appendSecurity(ctx, tx, securityRecord(ctx, EventAgentCreated, &a, now, map[string]any{"keyPrefix": k.Prefix, "grants": len(grants)}))
+	})
+	if err != nil {
+		return storage.Agent{}, nil, "", fmt.Errorf("create agent: %w", err)
+	}
+	return a, grants, key, nil
+}
+
+func (s *Service) lockOwner(owner string) (unlock func()) {
+	m := &s.ownerLocks[maphash.String(s.ownerSeed, owner)%uint64(len(s.ownerLocks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// List returns the user's agents, oldest first, revoked ones included.
+// Status is as of now: an agent past its expiry reads as expired.
+func (s *Service) List(ctx context.Context, ownerUserID string) ([]storage.Agent, error) {
+	list, err := s.store.Agents().ListByOwner(ctx, ownerUserID)
+	if err != nil {
+		if errors.Is(err, storage.ErrInvalidValue) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	now := s.now()
+	for i := range list {
+		list[i].Status = effectiveStatus(&list[i], now)
+	}
+	return list, nil
+}
+
+// Get returns the agent and its grants, read from the store (not the
+// decision cache). Status is as of now, as in List.
+func (s *Service) Get(ctx context.Context, agentID string) (storage.Agent, []Grant, error) {
+	a, err := s.store.Agents().Get(ctx, agentID)
+	if err != nil {
+		return storage.Agent{}, nil, agentErr("get agent", err)
+	}
+	rows, err := s.store.AgentGrants().List(ctx, agentID)
+	if err != nil {
+		return storage.Agent{}, nil, fmt.Errorf("get agent grants: %w", err)
+	}
+	grants, err := decodeGrants(rows)
+	if err != nil {
+		return storage.Agent{}, nil, err
+	}
+	a.Status = effectiveStatus(a, s.now())
+	return *a, grants, nil
+}
+
+// agentErr maps a storage error about one agent to the domain's.
+func agentErr(op string, err error) error {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
+		return ErrAgentNotFound
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// UpdateInput changes the fields that are set. ExpiresAt set to a nil
+// pointer removes the expiry.
+type UpdateInput struct {
+	Name *string
+	// Permissions replace every grant. A grant whose ID names one of the
+	// agent's current grants keeps it (and its rate-limit counters); any
+	// other gets a new ID.
+	Permissions *[]Grant
+	Metadata    *json.RawMessage
+	ExpiresAt   **time.Time
+	// Status is storage.AgentActive (resume) or storage.AgentSuspended;
+	// revoking is Revoke, and is permanent.
+	Status *string
+}
+
+// Update changes a non-revoked agent, writing one outbox event and one
+// audit record when anything changed (agent.suspended or agent.resumed
+// when the status did, else agent.updated). Decisions in this process see
+// the change at once, other nodes within principalCacheTTL.
+func (s *Service) Update(ctx context.Context, agentID string, in UpdateInput) (storage.Agent, []Grant, error) {
+	now := s.now()
+	u, err := checkUpdate(in, now)
+	if err != nil {
+		return storage.Agent{}, nil, err
+	}
+	var a *storage.Agent
+	var grants []Grant
+	err = s.store.InTx(ctx, func(tx storage.Store) error {
+		a, grants, err = u.apply(ctx, tx, agentID, now)
+		return err
+	})
+	if err != nil {
+		return storage.Agent{}, nil, fmt.Errorf("update agent: %w", err)
+	}
+	s.cache.invalidate(agentID)
+	a.Status = effectiveStatus(a, now)
+	return *a, grants, nil
+}
+
+// update is an UpdateInput whose values have been checked.
+type update struct {
+	in      UpdateInput
+	name    string
+	md      []byte
+	expires *time.Time
+	grants  []Grant
+}
+
+func checkUpdate(in UpdateInput, now time.Time) (update, error) {
+	u := update{in: in}
+	var err error
+	if in.Name != nil {
+		if u.name, err = checkAgentName(*in.Name); err != nil {
+			return u, err
+		}
+	}
+	if in.Metadata != nil {
+		if u.md, err = checkMetadata(*in.Metadata); err != nil {
+			return u, err
+		}
+	}
+	if in.ExpiresAt != nil {
+		if u.expires, err = checkExpiry(*in.ExpiresAt, now); err != nil {
+			return u, err
+		}
+	}
+	if in.Status != nil && *in.Status != storage.AgentActive && *in.Status != storage.AgentSuspended {
+		return u, invalid("status", "must be %q or %q; revoke the agent to end it", storage.AgentActive, storage.AgentSuspended)
+	}
+	if in.Permissions != nil {
+		if u.grants, err = checkGrants(*in.Permissions); err != nil {
+			return u, err
+		}
+	}
+	return u, nil
+}
+
+// apply makes the update in tx and returns the agent and its grants.
+func (u update) apply(ctx context.Context, tx storage.Store, agentID string, now time.Time) (*storage.Agent, []Grant, error) {
+	a, err := tx.Agents().Get(ctx, agentID)
+	if err != nil {
+		return nil, nil, agentErr("get agent", err)
+	}
+	if a.Status == storage.AgentRevoked {
+		return nil, nil, ErrAgentRevoked
+	}
+	var changed []string
+	if u.in.Name != nil && u.name != a.Name {
+		a.Name = u.name
+		changed = append(changed, "name")
+	}
+	if u.in.Metadata != nil && string(u.md) != string(a.Metadata) {
+		a.Metadata = u.md
+		changed = append(changed, "metadata")
+	}
+	if u.in.ExpiresAt != nil && !sameInstant(u.expires, a.ExpiresAt) {
+		a.ExpiresAt = u.expires
+		changed = append(changed, "expiresAt")
+	}
+	if len(changed) > 0 {
+		a.UpdatedAt = now
+		if err := tx.Agents().Update(ctx, a); err != nil {
+			return nil, nil, agentErr("update agent", err)
+		}
+	}
+	event := EventAgentUpdated
+	if u.in.Status != nil && *u.in.Status != a.Status {
+		if err := tx.Agents().SetStatus(ctx, a.ID, *u.in.Status, now); err != nil {
+			return nil, nil, agentErr("set agent status", err)
+		}
+		a.Status, a.UpdatedAt = *u.in.Status, now
+		changed = append(changed, "status")
+		event = EventAgentResumed
+		if a.Status == storage.AgentSuspended {
+			event = EventAgentSuspended
+		}
+	}
+	current, err := tx.AgentGrants().List(ctx, a.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list agent grants: %w", err)
+	}
+	var grants []Grant
+	if u.in.Permissions != nil {
+		var rows []storage.AgentGrant
+		if grants, rows, err = grantRows(a.ID, u.grants, current, now); err != nil {
+			return nil, nil, err
+		}
+		if err := tx.AgentGrants().Replace(ctx, a.ID, rows); err != nil {
+			return nil, nil, fmt.Errorf("replace agent grants: %w", err)
+		}
+		changed = append(changed, "permissions")
+	} else if grants, err = decodeGrants(current); err != nil {
+		return nil, nil, err
+	}
+	if len(changed) == 0 {
+		return a, grants, nil
+	}
+	info := map[string]any{"agentId": a.ID, "changed": changed, "status": a.Status}
+	if err := emit(ctx, tx, event, a.ID, info, now); err != nil {
+		return nil, nil, err
+	}
+	return a, grants, appendSecurity(ctx, tx, securityRecord(ctx, event, a, now, info))
+}
+
+// Revoke ends an agent for good: status revoked, every API key revoked,
+// the access and refresh tokens of its OAuth client deactivated, with an
+// outbox event and an audit record, in one transaction. Revoking a revoked
+// agent changes nothing and is not an error.
+func (s *Service) Revoke(ctx context.Context, agentID string) error {
+	now := s.now()
+	err := s.store.InTx(ctx, func(tx storage.Store) error {
+		a, err := tx.Agents().Get(ctx, agentID)
+		if err != nil {
+			return agentErr("get agent", err)
+		}
+		if a.Status == storage.AgentRevoked {
+			return nil
+		}
+		if err := tx.Agents().SetStatus(ctx, a.ID, storage.AgentRevoked, now); err != nil {
+			return agentErr("revoke agent", err)
+		}
+		a.Status = storage.AgentRevoked
+		keys, err := tx.AgentKeys().RevokeAgentKeys(ctx, a.ID, "", now)
+		if err != nil {
+			return fmt.Errorf("revoke agent keys: %w", err)
+		}
+		tokens := 0
+		if a.ClientID != nil {
+			if tokens, err = tx.OAuthTokens().DeactivateClient(ctx, *a.ClientID); err != nil {
+				return fmt.Errorf("deactivate agent tokens: %w", err)
+			}
+		}
+		extra := map[string]any{"keysRevoked": keys, "tokensDeactivated": tokens}
+		payload := map[string]any{"agentId": a.ID, "keysRevoked": keys, "tokensDeactivated": tokens}
+		if err := emit(ctx, tx, EventAgentRevoked, a.ID, payload, now); err != nil {
+			return err
+		}
+		return appendSecurity(ctx, tx, securityRecord(ctx, EventAgentRevoked, a, now, extra))
+	})
+	if err != nil {
+		return fmt.Errorf("revoke agent: %w", err)
+	}
+	s.cache.invalidate(agentID)
+	return nil
+}
+
+// effectiveStatus is the agent's status at now. Expiry is not written to
+// the store when it passes: an agent past ExpiresAt simply reads as
+// expired, and moving ExpiresAt forward (Update) brings it back.
+func effectiveStatus(a *storage.Agent, now time.Time) string {
+	if (a.Status == storage.AgentActive || a.Status == storage.AgentSuspended) &&
+		a.ExpiresAt != nil && !now.Before(*a.ExpiresAt) {
+		return storage.AgentExpired
+	}
+	return a.Status
+}
+
+func sameInstant(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
+}
+
+func checkAgentName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", invalid("name", "must not be empty")
+	case !utf8.ValidString(s):
+		return "", invalid("name", "must be valid UTF-8")
+	case utf8.RuneCountInString(s) > MaxNameRunes:
+		return "", invalid("name", "must be at most %d characters", MaxNameRunes)
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
+		return "", invalid("name", "must not contain control or invisible formatting characters")
+	}
+	return s, nil
+}
+
+// checkMetadata accepts a JSON object (empty or null means {}) and returns
+// it compacted.
+func checkMetadata(raw json.RawMessage) ([]byte, error) {
+	trimmed := strings.TrimSpace(string(raw))
+	if trimmed == "" || trimmed == "null" {
+		return []byte("{}"), nil
+	}
+	if len(raw) > MaxMetadataBytes {
+		return nil, invalid("metadata", "must be at most %d bytes", MaxMetadataBytes)
+	}
+	if !utf8.Valid(raw) || !json.Valid(raw) || trimmed[0] != '{' {
+		return nil, invalid("metadata", "must be a JSON object")
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, invalid("metadata", "must be a JSON object")
+	}
+	return b.Bytes(), nil
+}
+
+func checkExpiry(t *time.Time, now time.Time) (*time.Time, error) {
+	if t == nil {
+		return nil, nil
+	}
+	v := t.UTC().Truncate(time.Millisecond)
+	if !v.After(now) {
+		return nil, invalid("expiresAt", "must be in the future")
+	}
+	return &v, nil
+}
+
+// emit appends an outbox event inside the caller's transaction.
+func emit(ctx context.Context, tx storage.Store, typ, subject string, payload any, now time.Time) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	e := &storage.Event{Type: typ, Subject: subject, Payload: b, CreatedAt: now}
+	if err := tx.Events().Append(ctx, e); err != nil {
+		return fmt.Errorf("append %s event: %w", typ, err)
+	}
+	return nil
+}
+
+// actorKey carries who is acting (see WithActor).
+type actorKey struct{}
+
+type actor struct{ principalType, principalID string }
+
+// WithActor names the principal on whose request a lifecycle call
+// (Create, Update, Revoke, Rotate) runs, for its audit record: "user" and
+// the user's id for an owner or an admin. Without it the record names the
+// agent's owner.
+func WithActor(ctx context.Context, principalType, principalID string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor{principalType, principalID})
+}
+
+// securityRecord is the audit record of a lifecycle change to a.
+func securityRecord(ctx context.Context, event string, a *storage.Agent, now time.Time, extra map[string]any) storage.AuditRecord {
+	r := storage.AuditRecord{
+		ID: id.New("aud"), At: now, Kind: storage.AuditKindSecurity, Event: event,
+		AgentID: a.ID, Action: event, Resource: "agent:" + a.ID, Result: storage.AuditOK,
+	}
+	if act, ok := ctx.Value(actorKey{}).(actor); ok {
+		r.PrincipalType, r.PrincipalID = act.principalType, act.principalID
+	} else if a.OwnerUserID != nil {
+		r.PrincipalType, r.PrincipalID = "user", *a.OwnerUserID
+	}
+	if extra != nil {
+		r.Extra, _ = json.Marshal(extra) // maps of strings and numbers always encode
+	}
+	return r
+}
+
+// appendSecurity writes a lifecycle audit record in the caller's
+// transaction, so the record and the change commit together. (The
+// group-committing Recorder cannot be used here: on SQLite it would wait
+// for the write lock this transaction holds.)
+func appendSecurity(ctx context.Context, tx storage.Store, r storage.AuditRecord) error {
+	if err := tx.Audit().Append(ctx, []storage.AuditRecord{r}); err != nil {
+		return fmt.Errorf("audit %s: %w", r.Event, err)
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package kavach_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/kavachos/kavach/authz"
+	"github.com/kavachos/kavach/internal/auditchain"
+	"github.com/kavachos/kavach/storage"
+)
+
+type decision struct {
+	Allowed bool   `json:"allowed"`
+	Code    string `json:"code"`
+	Reason  string `json:"reason"`
+	AuditID string `json:"auditId"`
+}
+
+func (e *env) decide(t *testing.T, bearer, action, resource string) (int, decision) {
+	t.Helper()
+	c := e.client()
+	c.headers["Authorization"] = "Bearer " + bearer
+	r := c.do("POST", "/api/auth/authorize", map[string]any{"action": action, "resource": resource})
+	var d decision
+	if r.Status == 200 {
+		r.decode(t, &d)
+	}
+	return r.Status, d
+}
+
+// The agents API end to end: a user creates an agent with permissions, the
+// agent asks for decisions with its API key, every decision is in the
+// audit log with a verifiable chain; suspend, rotate and revoke behave.
+func TestAgentsAPIAndDecisions(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		owner := e.client()
+		owner.signUp("owner@example.com")
+		var created struct {
+			Agent struct {
+				ID          string `json:"id"`
+				Status      string `json:"status"`
+				Permissions []any  `json:"permissions"`
+			} `json:"agent"`
+			Token string `json:"token"`
+		}
+		owner.do("POST", "/api/auth/agents", map[string]any{
+			"name": "Repo bot", "type": "autonomous",
+			"permissions": []map[string]any{
+				{"resource": "mcp:github:*", "actions": []string{"read"}},
+				{"resource": "mcp:github:secrets", "actions": []string{"*"}, "effect": "deny"},
+			},
+		}).must(t, 201).decode(t, &created)
+		if !strings.HasPrefix(created.Token, "kv_") || created.Agent.Status != "active" || len(created.Agent.Permissions) != 2 {
+			t.Fatalf("created %+v", created)
+		}
+		id, key := created.Agent.ID, created.Token
+
+		cases := []struct {
+			action, resource string
+			allowed          bool
+			code             string
+		}{
+			{"read", "mcp:github:issues", true, ""},
+			{"write", "mcp:github:issues", false, "PERMISSION_DENIED"},
+			{"read", "mcp:github:secrets", false, "PERMISSION_DENIED"},
+			{"read", "mcp:slack:messages", false, "PERMISSION_DENIED"},
+		}
+		for _, c := range cases {
+			status, d := e.decide(t, key, c.action, c.resource)
+			if status != 200 || d.Allowed != c.allowed || d.Code != c.code || d.AuditID == "" {
+				t.Fatalf("%s %s: %d %+v", c.action, c.resource, status, d)
+			}
+		}
+		if status, _ := e.decide(t, "kv_"+strings.Repeat("x", 43), "read", "mcp:github:issues"); status != 401 {
+			t.Fatalf("unknown key: %d", status)
+		}
+		owner.do("POST", "/api/auth/authorize", map[string]any{"action": "read", "resource": "mcp:github:issues"}).mustError(t, 401, "UNAUTHENTICATED")
+
+		// Only the owner sees the agent.
+		owner.do("GET", "/api/auth/agents/"+id, nil).must(t, 200)
+		stranger := e.client()
+		stranger.signUp("stranger@example.com")
+		stranger.do("GET", "/api/auth/agents/"+id, nil).mustError(t, 404, "AGENT_NOT_FOUND")
+		stranger.do("DELETE", "/api/auth/agents/"+id, nil).mustError(t, 404, "AGENT_NOT_FOUND")
+		var mine []map[string]any
+		stranger.do("GET", "/api/auth/agents", nil).must(t, 200).decode(t, &mine)
+		if len(mine) != 0 {
+			t.Fatalf("stranger lists %v", mine)
+		}
+
+		// Suspend: decisions say so (and are audited); resume.
+		owner.do("PATCH", "/api/auth/agents/"+id, map[string]any{"status": "suspended"}).must(t, 200)
+		if _, d := e.decide(t, key, "read", "mcp:github:issues"); d.Allowed || d.Code != "AGENT_SUSPENDED" {
+			t.Fatalf("suspended: %+v", d)
+		}
+		owner.do("PATCH", "/api/auth/agents/"+id, map[string]any{"status": "active"}).must(t, 200)
+
+		// Rotate without overlap: the old key stops, the new one works.
+		var rot struct {
+			Token string `json:"token"`
+		}
+		owner.do("POST", "/api/auth/agents/"+id+"/rotate", nil).must(t, 200).decode(t, &rot)
+		if status, _ := e.decide(t, key, "read", "mcp:github:issues"); status != 401 {
+			t.Fatalf("old key after rotation: %d", status)
+		}
+		if _, d := e.decide(t, rot.Token, "read", "mcp:github:issues"); !d.Allowed {
+			t.Fatalf("new key: %+v", d)
+		}
+
+		// Revoke is permanent: its keys die with it.
+		owner.do("DELETE", "/api/auth/agents/"+id, nil).must(t, 200)
+		if status, _ := e.decide(t, rot.Token, "read", "mcp:github:issues"); status != 401 {
+			t.Fatalf("key of a revoked agent: %d", status)
+		}
+		owner.do("PATCH", "/api/auth/agents/"+id, map[string]any{"status": "active"}).mustError(t, 409, "AGENT_REVOKED")
+
+		// Every decision is in the audit log, and the chain verifies.
+		recs, _, err := e.store.Audit().Query(context.Background(), storage.AuditFilter{AgentID: id, Kind: storage.AuditKindDecision, Limit: 100})
+		if err != nil || len(recs) != 6 {
+			t.Fatalf("audit records for the agent: %d %v", len(recs), err)
+		}
+		if n, err := auditchain.VerifyLog(context.Background(), e.store.Audit()); err != nil || n == 0 {
+			t.Fatalf("audit chain: %d %v", n, err)
+		}
+	})
+}
+
+// An OAuth client is an agent: its access token is a credential for
+// decisions too.
+func TestDecisionWithOAuthAccessToken(t *testing.T) {
+	e := newEnv(t, storagetestOpenSQLite, nil)
+	reg := e.registerClient(t, authz.ClientMetadata{GrantTypes: []string{authz.GrantClientCredentials}, Scope: "mcp"})
+	tok, err := (&clientcredentials.Config{ClientID: reg.Client.GetID(), ClientSecret: reg.Secret, TokenURL: e.url + authz.TokenPath, Scopes: []string{"mcp"}}).Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, d := e.decide(t, tok.AccessToken, "read", "mcp:github:issues")
+	if status != http.StatusOK || d.Allowed || d.Code != "PERMISSION_DENIED" || d.AuditID == "" {
+		t.Fatalf("decision for an agent without grants: %d %+v", status, d)
+	}
+}
