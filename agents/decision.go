@@ -67,7 +67,7 @@ type Decision struct {
 //
 //  1. The agent must exist and be active (AGENT_NOT_FOUND,
 //     AGENT_SUSPENDED, AGENT_REVOKED, AGENT_EXPIRED).
-//  2. Its grants are evaluated (GrantSet.Evaluate; see PERMISSIONS.md).
+//  2. Its grants are evaluated (GrantSet.Evaluate; see docs/agents.md).
 //     APPROVAL_REQUIRED is returned as the evaluator gives it.
 //  3. If allowed, the deciding grant's rate limits count the call
 //     (RATE_LIMITED when one is exhausted; a dry run only looks).

@@ -12,7 +12,7 @@
 // memory), evaluates them, enforces the rate limits an Outcome reports
 // and writes one durable audit record per decision.
 //
-// PERMISSIONS.md describes the permission language and its precedence rules.
+// docs/agents.md describes the permission language and its precedence rules.
 //
 // The package must not import net/http: handlers decode requests, call this
 // package and encode its answers. It reaches persistence only through the
