@@ -6,6 +6,7 @@
 //
 //	kavach-load -url http://127.0.0.1:8080 -mode token -client-id ID -client-secret S -c 32 -d 10s
 //	kavach-load -url http://127.0.0.1:8080 -mode mcp -token AT -c 32 -d 10s
+//	kavach-load -url http://127.0.0.1:8080 -mode authorize -token kv_… -c 32 -d 10s
 package main
 
 import (
@@ -62,8 +63,16 @@ func main() {
 			r.Header.Set("MCP-Protocol-Version", "2025-06-18")
 			return r
 		}
+	case "authorize":
+		body := `{"action":"read","resource":"mcp:github:issues"}`
+		build = func() *http.Request {
+			r, _ := http.NewRequest("POST", *base+"/api/auth/authorize", strings.NewReader(body))
+			r.Header.Set("Authorization", "Bearer "+*token)
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}
 	default:
-		fmt.Fprintln(os.Stderr, "kavach-load: -mode must be token or mcp")
+		fmt.Fprintln(os.Stderr, "kavach-load: -mode must be token, mcp or authorize")
 		os.Exit(2)
 	}
 
