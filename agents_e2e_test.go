@@ -2,7 +2,9 @@ package kavach_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -143,4 +145,68 @@ func TestDecisionWithOAuthAccessToken(t *testing.T) {
 	if status != http.StatusOK || d.Allowed || d.Code != "PERMISSION_DENIED" || d.AuditID == "" {
 		t.Fatalf("decision for an agent without grants: %d %+v", status, d)
 	}
+}
+
+// The audit API: owners read their agents' records, page by cursor, and
+// export them as JSON, NDJSON and CSV; strangers cannot.
+func TestAuditAPI(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		owner := e.client()
+		owner.signUp("auditor@example.com")
+		var created struct {
+			Agent struct {
+				ID string `json:"id"`
+			} `json:"agent"`
+			Token string `json:"token"`
+		}
+		owner.do("POST", "/api/auth/agents", map[string]any{"name": "a", "permissions": []map[string]any{{"resource": "docs:*", "actions": []string{"read"}}}}).
+			must(t, 201).decode(t, &created)
+		for i := range 5 {
+			res := "docs:" + string(rune('a'+i))
+			e.decide(t, created.Token, "read", res)
+		}
+		var page struct {
+			Records []struct {
+				Seq      int64  `json:"seq"`
+				Resource string `json:"resource"`
+				Result   string `json:"result"`
+				Hash     string `json:"hash"`
+			} `json:"records"`
+			NextCursor string `json:"nextCursor"`
+		}
+		owner.do("GET", "/api/auth/audit?kind=decision&limit=3&agentId="+created.Agent.ID, nil).must(t, 200).decode(t, &page)
+		if len(page.Records) != 3 || page.NextCursor == "" || page.Records[0].Result != "allow" || len(page.Records[0].Hash) != 64 {
+			t.Fatalf("first page %+v", page)
+		}
+		first := page.Records
+		owner.do("GET", "/api/auth/audit?kind=decision&limit=3&agentId="+created.Agent.ID+"&cursor="+url.QueryEscape(page.NextCursor), nil).must(t, 200).decode(t, &page)
+		if len(page.Records) != 2 || page.Records[0].Seq >= first[2].Seq {
+			t.Fatalf("second page %+v after %+v", page.Records, first)
+		}
+		owner.do("GET", "/api/auth/audit?cursor=garbage&agentId="+created.Agent.ID, nil).mustError(t, 400, "INVALID_REQUEST")
+		owner.do("GET", "/api/auth/audit", nil).mustError(t, 403, "FORBIDDEN")
+		stranger := e.client()
+		stranger.signUp("peek@example.com")
+		stranger.do("GET", "/api/auth/audit?agentId="+created.Agent.ID, nil).mustError(t, 403, "FORBIDDEN")
+
+		for format, check := range map[string]func(string) bool{
+			"json":   func(b string) bool { return strings.HasPrefix(b, "[") && strings.Count(b, `"event":"authorize"`) == 5 },
+			"ndjson": func(b string) bool { return strings.Count(strings.TrimSpace(b), "\n") == 4 },
+			"csv": func(b string) bool {
+				return strings.HasPrefix(b, "seq,id,at,") && strings.Count(strings.TrimSpace(b), "\n") == 5
+			},
+		} {
+			req, _ := http.NewRequest("GET", e.url+"/api/auth/audit/export?kind=decision&format="+format+"&agentId="+created.Agent.ID, nil)
+			resp, err := owner.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !check(string(body)) {
+				t.Fatalf("export %s: %d %q", format, resp.StatusCode, body)
+			}
+		}
+	})
 }
