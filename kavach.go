@@ -137,8 +137,8 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		go func() { defer k.wg.Done(); d.Run(bg) }()
 	}
 	k.wg.Add(2)
-	go func() { defer k.wg.Done(); k.sweep(bg, 10*time.Minute) }()
-	go func() { defer k.wg.Done(); k.OAuth.RunKeyReload(bg, 30*time.Second) }()
+	go func() { defer k.wg.Done(); k.every(bg, 10*time.Minute, "sweeping expired rows", k.sweep) }()
+	go func() { defer k.wg.Done(); k.every(bg, 30*time.Second, "reloading signing keys", k.OAuth.ReloadKeys) }()
 	return k, nil
 }
 
@@ -167,25 +167,28 @@ func (k *Kavach) Close() error {
 	return err
 }
 
-// sweep deletes expired sessions and tokens periodically.
-func (k *Kavach) sweep(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+// every runs fn each interval until ctx ends, logging what fails.
+func (k *Kavach) every(ctx context.Context, interval time.Duration, what string, fn func(context.Context) error) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, _, err := k.Users.SweepExpired(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				k.cfg.Logger.Warn("sweeping expired sessions failed", "err", err)
-			}
-			// Expired codes, tokens and used assertion ids are dead weight:
-			// an expired token fails its signature-time check anyway.
-			if _, err := k.Store.OAuthTokens().DeleteExpired(ctx, k.cfg.Now()); err != nil && !errors.Is(err, context.Canceled) {
-				k.cfg.Logger.Warn("sweeping expired OAuth tokens failed", "err", err)
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				k.cfg.Logger.Warn(what+" failed", "err", err)
 			}
 		}
 	}
+}
+
+// sweep deletes expired sessions, links and OAuth rows (codes, tokens and
+// used assertion ids are dead weight once expired).
+func (k *Kavach) sweep(ctx context.Context) error {
+	_, _, errUsers := k.Users.SweepExpired(ctx)
+	_, errTokens := k.Store.OAuthTokens().DeleteExpired(ctx, k.cfg.Now())
+	return errors.Join(errUsers, errTokens)
 }
 
 // OpenStore opens the store a database URL names (without migrating):

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kavachos/kavach/internal/id"
+	"github.com/kavachos/kavach/internal/outbox"
 	"github.com/kavachos/kavach/storage"
 )
 
@@ -517,17 +518,7 @@ func checkExpiry(t *time.Time, now time.Time) (*time.Time, error) {
 }
 
 // emit appends an outbox event inside the caller's transaction.
-func emit(ctx context.Context, tx storage.Store, typ, subject string, payload any, now time.Time) error {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("encode %s event: %w", typ, err)
-	}
-	e := &storage.Event{Type: typ, Subject: subject, Payload: b, CreatedAt: now}
-	if err := tx.Events().Append(ctx, e); err != nil {
-		return fmt.Errorf("append %s event: %w", typ, err)
-	}
-	return nil
-}
+var emit = outbox.Emit
 
 // actorKey carries who is acting (see WithActor).
 type actorKey struct{}

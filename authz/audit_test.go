@@ -133,14 +133,18 @@ func TestAuditWriterBadRecordFailsAlone(t *testing.T) {
 	recs := []storage.AuditRecord{auditDecision(1), auditDecision(2), auditDecision(3), auditDecision(4)}
 	recs[0].ID, recs[1].ID, recs[2].ID, recs[3].ID = "aud_a", "aud_bad", "aud_first", "aud_d"
 	recs[1].Reason = "bad\x00"
-	batch := make([]auditReq, len(recs))
-	for i, r := range recs {
-		batch[i] = auditReq{rec: r, done: make(chan auditResult, 1)}
+	batch := make([]*storage.AuditRecord, len(recs))
+	for i := range recs {
+		batch[i] = &recs[i]
 	}
-	w.commit(batch) // one batch, as if all four had queued together
+	errs := w.commit(t.Context(), batch) // one batch, as if all four had queued together
+	type auditResult struct {
+		seq int64
+		err error
+	}
 	var results []auditResult
-	for _, r := range batch {
-		results = append(results, <-r.done)
+	for i, r := range batch {
+		results = append(results, auditResult{r.Seq, errs[i]})
 	}
 	if results[0].err != nil || results[3].err != nil {
 		t.Fatalf("good records failed: %+v", results)

@@ -274,22 +274,10 @@ func (s *Server) reloadKeys(ctx context.Context) bool {
 	return true
 }
 
-// RunKeyReload re-reads the signing keys every interval until ctx ends, so
-// a rotation done by another node or by `kavach keys rotate` is picked up.
-func (s *Server) RunKeyReload(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.keys.Reload(ctx); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Warn("reloading signing keys failed", "err", err)
-			}
-		}
-	}
-}
+// ReloadKeys re-reads the signing keys, so a rotation done by another node
+// or by `kavach keys rotate` is picked up (the root package runs it every
+// 30 s).
+func (s *Server) ReloadKeys(ctx context.Context) error { return s.keys.Reload(ctx) }
 
 // Close stops background work (the token writer finishes what is queued).
 func (s *Server) Close() { s.fstore.writer.close() }

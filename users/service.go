@@ -1,13 +1,11 @@
 package users
 
 import (
-	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/kavachos/kavach/internal/mail"
+	"github.com/kavachos/kavach/internal/outbox"
 	"github.com/kavachos/kavach/storage"
 )
 
@@ -102,17 +100,7 @@ func (s *Service) Close() { s.mails.close(MailDrainTimeout) }
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 // emit appends an outbox event inside the caller's transaction.
-func emit(ctx context.Context, tx storage.Store, typ, subject string, payload any, now time.Time) error {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("encode %s event: %w", typ, err)
-	}
-	e := &storage.Event{Type: typ, Subject: subject, Payload: b, CreatedAt: now}
-	if err := tx.Events().Append(ctx, e); err != nil {
-		return fmt.Errorf("append %s event: %w", typ, err)
-	}
-	return nil
-}
+var emit = outbox.Emit
 
 // Event types written by this package.
 const (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kavachos/kavach"
 	"github.com/kavachos/kavach/internal/auditchain"
 )
 
@@ -16,12 +15,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if len(args) == 0 || args[0] != "verify" {
 		return errors.New("audit: want verify")
 	}
-	o, err := load("audit verify", args[1:], stderr, getenv)
-	if err != nil {
-		return err
-	}
-	cfg := o.cfg.Defaults()
-	store, err := kavach.OpenStore(ctx, cfg.DatabaseURL)
+	store, err := openStore(ctx, "audit verify", args[1:], stderr, getenv)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -29,27 +27,12 @@ func TestCrashKeepsAcknowledgedDecisions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "kavach")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin, dir := buildBinary(t), t.TempDir()
 	port := freePort(t)
 	base := "http://127.0.0.1:" + port
-	env := append(os.Environ(), "KAVACH_LISTEN=127.0.0.1:"+port, "KAVACH_BASE_URL="+base, "KAVACH_LOG_LEVEL=warn",
-		"KAVACH_SECRET="+strings.Repeat("c", 40), "KAVACH_PASSWORD_ITERATIONS=100000")
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir, cmd.Env = dir, env
-	stdout, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
-		t.Fatalf("startup: %v\n%s", err, stderr.String())
-	}
+	env := []string{"KAVACH_LISTEN=127.0.0.1:" + port, "KAVACH_BASE_URL=" + base, "KAVACH_LOG_LEVEL=warn",
+		"KAVACH_SECRET=" + strings.Repeat("c", 40), "KAVACH_PASSWORD_ITERATIONS=100000"}
+	cmd, stderr := startServe(t, bin, dir, env)
 
 	jar, _ := cookiejar.New(nil)
 	owner := &http.Client{Jar: jar, Timeout: 10 * time.Second}
@@ -158,7 +141,7 @@ func TestCrashKeepsAcknowledgedDecisions(t *testing.T) {
 
 	verify := func() (int, string) {
 		c := exec.Command(bin, "audit", "verify")
-		c.Dir, c.Env = dir, env
+		c.Dir, c.Env = dir, append(os.Environ(), env...)
 		out, err := c.CombinedOutput()
 		if err != nil {
 			return 1, string(out)

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -167,26 +168,9 @@ func TestServeBinaryGracefulShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "kavach")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin, dir := buildBinary(t), t.TempDir()
 	port := freePort(t)
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "KAVACH_LISTEN=127.0.0.1:"+port, "KAVACH_BASE_URL=http://127.0.0.1:"+port, "KAVACH_LOG_FORMAT=json")
-	stdout, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.Contains(line, "127.0.0.1:"+port) {
-		t.Fatalf("startup line %q: %v\n%s", line, err, stderr.String())
-	}
+	cmd, stderr := startServe(t, bin, dir, []string{"KAVACH_LISTEN=127.0.0.1:" + port, "KAVACH_BASE_URL=http://127.0.0.1:" + port, "KAVACH_LOG_FORMAT=json"})
 	base := "http://127.0.0.1:" + port
 	resp, err := http.Get(base + "/readyz")
 	if err != nil || resp.StatusCode != 200 {
@@ -315,4 +299,59 @@ func TestAuditVerifyCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// buildBinary builds the kavach binary once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "kavach-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "kavach")
+		if out, err := exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.bin
+}
+
+// TestMain removes the binary buildBinary made.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		_ = os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
+}
+
+// startServe starts `kavach serve` in dir with env added to the
+// environment and waits for its startup line; the process is killed when
+// the test ends.
+func startServe(t *testing.T, bin, dir string, env []string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+	stdout, _ := cmd.StdoutPipe()
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || !strings.Contains(line, "listening") {
+		t.Fatalf("startup line %q: %v\n%s", line, err, stderr.String())
+	}
+	return cmd, stderr
 }

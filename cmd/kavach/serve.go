@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kavachos/kavach"
+	"github.com/kavachos/kavach/storage"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -68,12 +69,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 }
 
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	o, err := load("migrate", args, stderr, getenv)
-	if err != nil {
-		return err
-	}
-	cfg := o.cfg.Defaults()
-	store, err := kavach.OpenStore(ctx, cfg.DatabaseURL)
+	store, err := openStore(ctx, "migrate", args, stderr, getenv)
 	if err != nil {
 		return err
 	}
@@ -88,4 +84,14 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	_, err = fmt.Fprintf(stdout, "%s schema at version %d (was %d)\n", store.Dialect(), after, before)
 	return err
+}
+
+// openStore loads the settings and opens (without migrating) the store
+// they name, for commands that need the database but not a server.
+func openStore(ctx context.Context, name string, args []string, stderr io.Writer, getenv func(string) string) (storage.Store, error) {
+	o, err := load(name, args, stderr, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return kavach.OpenStore(ctx, o.cfg.Defaults().DatabaseURL)
 }

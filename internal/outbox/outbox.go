@@ -10,6 +10,7 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,4 +119,18 @@ func (d *Dispatcher) safeHandle(ctx context.Context, e storage.Event) (err error
 		}
 	}()
 	return d.handle(ctx, e)
+}
+
+// Emit appends an event inside the caller's transaction, so it commits or
+// rolls back with the change it describes. payload is encoded as JSON.
+func Emit(ctx context.Context, tx storage.Store, typ, subject string, payload any, now time.Time) error {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	e := &storage.Event{Type: typ, Subject: subject, Payload: b, CreatedAt: now}
+	if err := tx.Events().Append(ctx, e); err != nil {
+		return fmt.Errorf("append %s event: %w", typ, err)
+	}
+	return nil
 }
