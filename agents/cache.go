@@ -172,6 +172,7 @@ func publicAgent(a storage.Agent, now time.Time) storage.Agent {
 	a.ClientID = clonePtr(a.ClientID)
 	a.LastActiveAt = clonePtr(a.LastActiveAt)
 	a.ExpiresAt = clonePtr(a.ExpiresAt)
+	a.ParentID = clonePtr(a.ParentID)
 	a.Status = effectiveStatus(&a, now)
 	return a
 }

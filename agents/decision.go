@@ -48,6 +48,14 @@ type DecideRequest struct {
 	// DryRun asks without acting (check_permission): the request is
 	// evaluated, and recorded as a check, but uses no rate limit.
 	DryRun bool
+	// ActingFor and Chain describe, for the audit record, on whose behalf
+	// the agent acts when its credential says so (an access token's sub
+	// and act claims): the user (or agent) it acts for, and the chain of
+	// principals from that one down to the agent, outermost first. When
+	// empty, a delegated agent acts for its owner, and a sub-agent's chain
+	// is its delegation chain.
+	ActingFor string
+	Chain     []string
 }
 
 // Decision is the answer, with the id of its audit record.
@@ -76,7 +84,7 @@ type Decision struct {
 func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	start := time.Now()
 	now := s.now()
-	d, p, grantID := s.decide(ctx, req, now)
+	d, p, chain, grantID := s.decide(ctx, req, now)
 
 	rec := storage.AuditRecord{
 		ID: id.New("aud"), At: now, Kind: storage.AuditKindDecision, Event: AuditEventAuthorize,
@@ -94,8 +102,24 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	if req.IP.IsValid() {
 		rec.IP = req.IP.String()
 	}
-	if p != nil && p.agent.Type == storage.AgentDelegated && p.agent.OwnerUserID != nil {
+	switch {
+	case req.ActingFor != "":
+		rec.ActingFor = auditText(req.ActingFor, 128)
+	case p != nil && p.agent.Type == storage.AgentDelegated && p.agent.OwnerUserID != nil:
 		rec.ActingFor = *p.agent.OwnerUserID // a delegated agent always acts for its user
+	}
+	switch {
+	case len(req.Chain) > 0:
+		rec.Chain = make([]string, 0, min(len(req.Chain), HardMaxDelegationDepth+2))
+		for _, c := range req.Chain[:min(len(req.Chain), HardMaxDelegationDepth+2)] {
+			rec.Chain = append(rec.Chain, auditText(c, 256))
+		}
+	case len(chain) > 0:
+		rec.Chain = make([]string, 0, len(chain)+1)
+		for i := len(chain) - 1; i >= 0; i-- {
+			rec.Chain = append(rec.Chain, chain[i].agent.ID)
+		}
+		rec.Chain = append(rec.Chain, p.agent.ID)
 	}
 	if grantID != "" {
 		rec.Extra, _ = json.Marshal(struct {
@@ -115,44 +139,47 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	return d
 }
 
-// decide makes the decision. It returns the agent when it exists and the
-// ID of the deciding grant when there is one.
-func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) (Decision, *principal, string) {
+// decide makes the decision. It returns the agent when it exists, the
+// agents above it (nearest first) and the ID of the deciding grant when
+// there is one.
+func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) (Decision, *principal, []*principal, string) {
 	p, err := s.principal(ctx, req.AgentID, now)
 	if errors.Is(err, ErrAgentNotFound) {
-		return Decision{Code: CodeAgentNotFound, Reason: "no such agent"}, nil, ""
+		return Decision{Code: CodeAgentNotFound, Reason: "no such agent"}, nil, nil, ""
 	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.cfg.Logger.Error("agents: load agent for a decision", "agent", req.AgentID, "err", err)
 		}
-		return Decision{Code: CodeUnavailable, Reason: "the agent could not be loaded; try again"}, nil, ""
+		return Decision{Code: CodeUnavailable, Reason: "the agent could not be loaded; try again"}, nil, nil, ""
 	}
-	switch effectiveStatus(&p.agent, now) {
-	case storage.AgentActive:
-	case storage.AgentSuspended:
-		return Decision{Code: CodeAgentSuspended, Reason: "the agent is suspended"}, p, ""
-	case storage.AgentExpired:
-		return Decision{Code: CodeAgentExpired, Reason: "the agent has expired"}, p, ""
-	default:
-		return Decision{Code: CodeAgentRevoked, Reason: "the agent is revoked"}, p, ""
+	if d := inactiveDecision(&p.agent, now); d != nil {
+		return *d, p, nil, ""
+	}
+	chain, refused := s.ancestors(ctx, p, now)
+	if refused != nil {
+		return *refused, p, chain, ""
 	}
 	if p.setErr != nil {
-		return Decision{Code: CodeInvalidGrant, Reason: "the agent's stored permissions are invalid"}, p, ""
+		return Decision{Code: CodeInvalidGrant, Reason: "the agent's stored permissions are invalid"}, p, chain, ""
 	}
-	out := p.set.Evaluate(Request{Action: req.Action, Resource: req.Resource, Arguments: req.Arguments, IP: req.IP}, now)
+	ereq := Request{Action: req.Action, Resource: req.Resource, Arguments: req.Arguments, IP: req.IP}
+	out := p.set.Evaluate(ereq, now)
 	d := Decision{Allowed: out.Allowed, Code: out.Code, Reason: out.Reason, ApprovalRequired: out.RequireApproval}
+	if len(chain) > 0 && (out.Allowed || out.RequireApproval) {
+		d = allowedByAncestors(chain, ereq, now, d)
+	}
 	var grantID string
 	if out.Grant != nil {
 		grantID = out.Grant.ID
 	}
-	if out.Allowed && len(out.RateLimits) > 0 {
+	if d.Allowed && len(out.RateLimits) > 0 {
 		if l, ok := s.limits.take(p.agent.ID, grantID, out.RateLimits, now, !req.DryRun); !ok {
 			d = Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q allows %d calls per %s", grantID, l.Max, l.Window)}
 		}
 	}
 	s.touch(ctx, p, now)
-	return d, p, grantID
+	return d, p, chain, grantID
 }
 
 // argsDigest is the hex SHA-256 of the arguments in canonical form —

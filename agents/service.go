@@ -34,7 +34,10 @@ type Config struct {
 	MaxAgentsPerOwner int
 	// KeyPrefix starts every API key; default "kv_" (KavachOS's).
 	KeyPrefix string
-	Now       func() time.Time
+	// MaxDelegationDepth bounds delegation chains (see Delegate); default
+	// DefaultMaxDelegationDepth, at most HardMaxDelegationDepth.
+	MaxDelegationDepth int
+	Now                func() time.Time
 	Logger    *slog.Logger
 }
 
@@ -44,6 +47,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "kv_"
+	}
+	if c.MaxDelegationDepth <= 0 {
+		c.MaxDelegationDepth = DefaultMaxDelegationDepth
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -58,6 +64,9 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	if c.MaxAgentsPerOwner < 0 {
 		return errors.New("agents: MaxAgentsPerOwner must not be negative")
+	}
+	if c.MaxDelegationDepth < 0 || c.MaxDelegationDepth > HardMaxDelegationDepth {
+		return fmt.Errorf("agents: MaxDelegationDepth must be between 0 (the default, %d) and %d", DefaultMaxDelegationDepth, HardMaxDelegationDepth)
 	}
 	if len(c.KeyPrefix) > 8 {
 		return errors.New("agents: KeyPrefix must be at most 8 bytes")
@@ -176,10 +185,28 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (storage.Agent, []
 		return storage.Agent{}, nil, "", err
 	}
 	key, k := s.newKey(a.ID, now)
+	payload := map[string]any{"agentId": a.ID, "ownerUserId": owner, "name": a.Name, "type": a.Type, "keyPrefix": k.Prefix}
+	extra := map[string]any{"keyPrefix": k.Prefix, "grants": len(grants)}
+	if err := s.insert(ctx, &a, rows, &k, EventAgentCreated, payload, extra, nil); err != nil {
+		return storage.Agent{}, nil, "", fmt.Errorf("create agent: %w", err)
+	}
+	return a, grants, key, nil
+}
 
+// insert stores a new agent with its grants and key, under the owner's
+// quota, with its outbox event and audit record, in one transaction.
+// check, when set, runs first inside the transaction.
+func (s *Service) insert(ctx context.Context, a *storage.Agent, rows []storage.AgentGrant, k *storage.AgentKey,
+	event string, payload, extra map[string]any, check func(tx storage.Store) error) error {
+	owner := *a.OwnerUserID
 	unlock := s.lockOwner(owner)
 	defer unlock()
-	err = s.store.InTx(ctx, func(tx storage.Store) error {
+	return s.store.InTx(ctx, func(tx storage.Store) error {
+		if check != nil {
+			if err := check(tx); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Users().Get(ctx, owner); err != nil {
 			if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
 				return invalid("owner", "no such user")
@@ -199,25 +226,20 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (storage.Agent, []
 		if live >= s.cfg.MaxAgentsPerOwner {
 			return ErrQuotaExceeded
 		}
-		if err := tx.Agents().Create(ctx, &a); err != nil {
+		if err := tx.Agents().Create(ctx, a); err != nil {
 			return err
 		}
 		if err := tx.AgentGrants().Replace(ctx, a.ID, rows); err != nil {
 			return err
 		}
-		if err := tx.AgentKeys().Create(ctx, &k); err != nil {
+		if err := tx.AgentKeys().Create(ctx, k); err != nil {
 			return err
 		}
-		payload := map[string]any{"agentId": a.ID, "ownerUserId": owner, "name": a.Name, "type": a.Type, "keyPrefix": k.Prefix}
-		if err := emit(ctx, tx, EventAgentCreated, a.ID, payload, now); err != nil {
+		if err := emit(ctx, tx, event, a.ID, payload, a.CreatedAt); err != nil {
 			return err
 		}
-		return appendSecurity(ctx, tx, securityRecord(ctx, EventAgentCreated, &a, now, map[string]any{"keyPrefix": k.Prefix, "grants": len(grants)}))
+		return appendSecurity(ctx, tx, securityRecord(ctx, event, a, a.CreatedAt, extra))
 	})
-	if err != nil {
-		return storage.Agent{}, nil, "", fmt.Errorf("create agent: %w", err)
-	}
-	return a, grants, key, nil
 }
 
 func (s *Service) lockOwner(owner string) (unlock func()) {
@@ -298,7 +320,7 @@ func (s *Service) Update(ctx context.Context, agentID string, in UpdateInput) (s
 	var a *storage.Agent
 	var grants []Grant
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
-		a, grants, err = u.apply(ctx, tx, agentID, now)
+		a, grants, err = u.apply(ctx, s, tx, agentID, now)
 		return err
 	})
 	if err != nil {
@@ -348,13 +370,29 @@ func checkUpdate(in UpdateInput, now time.Time) (update, error) {
 }
 
 // apply makes the update in tx and returns the agent and its grants.
-func (u update) apply(ctx context.Context, tx storage.Store, agentID string, now time.Time) (*storage.Agent, []Grant, error) {
+func (u update) apply(ctx context.Context, s *Service, tx storage.Store, agentID string, now time.Time) (*storage.Agent, []Grant, error) {
 	a, err := tx.Agents().Get(ctx, agentID)
 	if err != nil {
 		return nil, nil, agentErr("get agent", err)
 	}
 	if a.Status == storage.AgentRevoked {
 		return nil, nil, ErrAgentRevoked
+	}
+	if a.ParentID != nil && (u.in.Permissions != nil || u.in.ExpiresAt != nil) {
+		// A sub-agent stays within what its parent may do and lives no
+		// longer than it.
+		parent, parentGrants, err := s.delegator(ctx, tx, *a.ParentID, now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sub-agent's parent: %w", err)
+		}
+		if u.in.ExpiresAt != nil && parent.ExpiresAt != nil && (u.expires == nil || u.expires.After(*parent.ExpiresAt)) {
+			return nil, nil, invalid("expiresAt", "a sub-agent cannot outlive the agent that delegated to it (%s)", parent.ExpiresAt.Format(time.RFC3339))
+		}
+		if u.in.Permissions != nil {
+			if u.grants, err = narrow(parentGrants, u.grants, now); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
 	var changed []string
 	if u.in.Name != nil && u.name != a.Name {
@@ -416,11 +454,14 @@ func (u update) apply(ctx context.Context, tx storage.Store, agentID string, now
 
 // Revoke ends an agent for good: status revoked, every API key revoked,
 // the access and refresh tokens of its OAuth client deactivated, with an
-// outbox event and an audit record, in one transaction. Revoking a revoked
-// agent changes nothing and is not an error.
+// outbox event and an audit record — and the same for every sub-agent
+// below it, however deep — in one transaction. Revoking a revoked agent
+// changes nothing and is not an error.
 func (s *Service) Revoke(ctx context.Context, agentID string) error {
 	now := s.now()
+	var revoked []string
 	err := s.store.InTx(ctx, func(tx storage.Store) error {
+		revoked = revoked[:0]
 		a, err := tx.Agents().Get(ctx, agentID)
 		if err != nil {
 			return agentErr("get agent", err)
@@ -428,32 +469,65 @@ func (s *Service) Revoke(ctx context.Context, agentID string) error {
 		if a.Status == storage.AgentRevoked {
 			return nil
 		}
-		if err := tx.Agents().SetStatus(ctx, a.ID, storage.AgentRevoked, now); err != nil {
-			return agentErr("revoke agent", err)
-		}
-		a.Status = storage.AgentRevoked
-		keys, err := tx.AgentKeys().RevokeAgentKeys(ctx, a.ID, "", now)
-		if err != nil {
-			return fmt.Errorf("revoke agent keys: %w", err)
-		}
-		tokens := 0
-		if a.ClientID != nil {
-			if tokens, err = tx.OAuthTokens().DeactivateClient(ctx, *a.ClientID); err != nil {
-				return fmt.Errorf("deactivate agent tokens: %w", err)
+		queue := []*storage.Agent{a}
+		for len(queue) > 0 {
+			cur := queue[0]
+			queue = queue[1:]
+			if cur.Status != storage.AgentRevoked {
+				cause := ""
+				if cur.ID != a.ID {
+					cause = a.ID
+				}
+				if err := revokeOne(ctx, tx, cur, cause, now); err != nil {
+					return err
+				}
+				revoked = append(revoked, cur.ID)
+			}
+			kids, err := tx.Agents().ListChildren(ctx, cur.ID)
+			if err != nil {
+				return fmt.Errorf("list sub-agents: %w", err)
+			}
+			for i := range kids {
+				queue = append(queue, &kids[i])
 			}
 		}
-		extra := map[string]any{"keysRevoked": keys, "tokensDeactivated": tokens}
-		payload := map[string]any{"agentId": a.ID, "keysRevoked": keys, "tokensDeactivated": tokens}
-		if err := emit(ctx, tx, EventAgentRevoked, a.ID, payload, now); err != nil {
-			return err
-		}
-		return appendSecurity(ctx, tx, securityRecord(ctx, EventAgentRevoked, a, now, extra))
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("revoke agent: %w", err)
 	}
-	s.cache.invalidate(agentID)
+	for _, id := range revoked {
+		s.cache.invalidate(id)
+	}
 	return nil
+}
+
+// revokeOne revokes a in tx; cause, when set, is the ancestor whose
+// revocation cascaded to it.
+func revokeOne(ctx context.Context, tx storage.Store, a *storage.Agent, cause string, now time.Time) error {
+	if err := tx.Agents().SetStatus(ctx, a.ID, storage.AgentRevoked, now); err != nil {
+		return agentErr("revoke agent", err)
+	}
+	a.Status = storage.AgentRevoked
+	keys, err := tx.AgentKeys().RevokeAgentKeys(ctx, a.ID, "", now)
+	if err != nil {
+		return fmt.Errorf("revoke agent keys: %w", err)
+	}
+	tokens := 0
+	if a.ClientID != nil {
+		if tokens, err = tx.OAuthTokens().DeactivateClient(ctx, *a.ClientID); err != nil {
+			return fmt.Errorf("deactivate agent tokens: %w", err)
+		}
+	}
+	extra := map[string]any{"keysRevoked": keys, "tokensDeactivated": tokens}
+	payload := map[string]any{"agentId": a.ID, "keysRevoked": keys, "tokensDeactivated": tokens}
+	if cause != "" {
+		extra["revokedWith"], payload["revokedWith"] = cause, cause
+	}
+	if err := emit(ctx, tx, EventAgentRevoked, a.ID, payload, now); err != nil {
+		return err
+	}
+	return appendSecurity(ctx, tx, securityRecord(ctx, EventAgentRevoked, a, now, extra))
 }
 
 // effectiveStatus is the agent's status at now. Expiry is not written to

@@ -34,6 +34,11 @@ type Agent struct {
 	UpdatedAt    time.Time
 	LastActiveAt *time.Time
 	ExpiresAt    *time.Time
+	// ParentID is the agent that delegated to this one (a sub-agent);
+	// nil for an agent a user created. DelegationDepth is 0 for those and
+	// the parent's depth plus one for a sub-agent.
+	ParentID        *string
+	DelegationDepth int
 }
 
 // Agents stores agents.
@@ -44,6 +49,13 @@ type Agents interface {
 	List(ctx context.Context, limit, offset int) ([]Agent, error) // by CreatedAt, ID
 	// ListByOwner returns the user's agents by CreatedAt, ID.
 	ListByOwner(ctx context.Context, userID string) ([]Agent, error)
+	// ListChildren returns the agents whose ParentID is parentID, by
+	// CreatedAt, ID.
+	ListChildren(ctx context.Context, parentID string) ([]Agent, error)
+	// SetClientID binds an agent that has no client yet to clientID;
+	// ErrAlreadyExists if it has one (or the client is another agent's),
+	// ErrNotFound if there is no such agent.
+	SetClientID(ctx context.Context, id, clientID string, at time.Time) error
 	// Update writes Name, Metadata, ExpiresAt and UpdatedAt (not Status,
 	// Type, owner or client); ErrNotFound if no such agent.
 	Update(ctx context.Context, a *Agent) error

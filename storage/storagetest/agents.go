@@ -16,6 +16,8 @@ var agentTests = []test{
 	{"Update", testAgentUpdate},
 	{"ClientDeleteKeepsAgent", testAgentClientDeleteKeepsAgent},
 	{"OwnerDeleteCascades", testAgentOwnerDeleteCascades},
+	{"ChildrenAndDepth", testAgentChildren},
+	{"SetClientIDOnce", testAgentSetClientID},
 }
 
 func newAgent(id, typ string, owner, client *string) *storage.Agent {
@@ -197,5 +199,71 @@ func testAgentKeys(t *testing.T, s storage.Store) {
 	must(t, "list", err)
 	if len(keys) != 2 || keys[0].RevokedAt == nil || keys[1].RevokedAt == nil {
 		t.Fatalf("keys %+v", keys)
+	}
+}
+
+func testAgentChildren(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s)
+	p := newAgent("agt_p", storage.AgentAutonomous, &u.ID, nil)
+	must(t, "create parent", s.Agents().Create(ctx, p))
+	c1 := newAgent("agt_c1", storage.AgentAutonomous, &u.ID, nil)
+	c1.ParentID, c1.DelegationDepth = &p.ID, 1
+	must(t, "create child", s.Agents().Create(ctx, c1))
+	c2 := newAgent("agt_c2", storage.AgentAutonomous, &u.ID, nil)
+	c2.ParentID, c2.DelegationDepth = &p.ID, 1
+	c2.CreatedAt = c1.CreatedAt.Add(time.Second)
+	must(t, "create child 2", s.Agents().Create(ctx, c2))
+	g := newAgent("agt_g", storage.AgentAutonomous, &u.ID, nil)
+	g.ParentID, g.DelegationDepth = &c1.ID, 2
+	must(t, "create grandchild", s.Agents().Create(ctx, g))
+	kids, err := s.Agents().ListChildren(ctx, p.ID)
+	must(t, "list children", err)
+	wantSame(t, "children", kids, []storage.Agent{*c1, *c2})
+	got, err := s.Agents().Get(ctx, g.ID)
+	must(t, "get grandchild", err)
+	wantSame(t, "grandchild", got, g)
+	none, err := s.Agents().ListChildren(ctx, g.ID)
+	must(t, "list leaf children", err)
+	if len(none) != 0 {
+		t.Fatalf("leaf has children: %+v", none)
+	}
+	orphan := newAgent("agt_o", storage.AgentAutonomous, &u.ID, nil)
+	missing := "agt_missing"
+	orphan.ParentID = &missing
+	if err := s.Agents().Create(ctx, orphan); err == nil {
+		t.Fatal("a sub-agent of a missing parent was stored")
+	}
+	// Deleting the parent removes the chain below it.
+	must(t, "delete parent", s.Agents().Delete(ctx, p.ID))
+	if _, err := s.Agents().Get(ctx, g.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("grandchild after parent delete: %v", err)
+	}
+}
+
+func testAgentSetClientID(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s)
+	c := createOAuthClient(t, s)
+	c2 := createOAuthClient(t, s)
+	a := newAgent("agt_1", storage.AgentAutonomous, &u.ID, nil)
+	must(t, "create", s.Agents().Create(ctx, a))
+	b := newAgent("agt_2", storage.AgentAutonomous, &u.ID, nil)
+	must(t, "create b", s.Agents().Create(ctx, b))
+	at := a.CreatedAt.Add(time.Minute)
+	must(t, "bind", s.Agents().SetClientID(ctx, a.ID, c.ID, at))
+	got, err := s.Agents().GetByClientID(ctx, c.ID)
+	must(t, "get by client", err)
+	if got.ID != a.ID || !got.UpdatedAt.Equal(at) {
+		t.Fatalf("bound agent: %+v", got)
+	}
+	if err := s.Agents().SetClientID(ctx, a.ID, c2.ID, at); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("second binding: %v", err)
+	}
+	if err := s.Agents().SetClientID(ctx, b.ID, c.ID, at); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("binding another agent's client: %v", err)
+	}
+	if err := s.Agents().SetClientID(ctx, "agt_missing", c2.ID, at); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("binding a missing agent: %v", err)
 	}
 }

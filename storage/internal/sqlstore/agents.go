@@ -9,7 +9,7 @@ import (
 
 type agents struct{ s *Store }
 
-const agentColumns = `id, type, name, owner_user_id, client_id, status, metadata, created_at, updated_at, last_active_at, expires_at`
+const agentColumns = `id, type, name, owner_user_id, client_id, status, metadata, created_at, updated_at, last_active_at, expires_at, parent_id, delegation_depth`
 
 // agentRow scans the metadata as text and converts it afterwards.
 type agentRow struct {
@@ -19,7 +19,7 @@ type agentRow struct {
 
 func agentFields(a *agentRow) []any {
 	return []any{&a.ID, &a.Type, &a.Name, &a.OwnerUserID, &a.ClientID, &a.Status, &a.metadata,
-		&a.CreatedAt, &a.UpdatedAt, &a.LastActiveAt, &a.ExpiresAt}
+		&a.CreatedAt, &a.UpdatedAt, &a.LastActiveAt, &a.ExpiresAt, &a.ParentID, &a.DelegationDepth}
 }
 
 func (a *agentRow) record() storage.Agent {
@@ -38,9 +38,9 @@ func (r agents) Create(ctx context.Context, a *storage.Agent) error {
 		a.Metadata = []byte("{}")
 	}
 	_, err := r.s.exec(ctx, "agents.create",
-		`INSERT INTO kavach_agent (`+agentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO kavach_agent (`+agentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Type, a.Name, a.OwnerUserID, a.ClientID, a.Status, string(a.Metadata),
-		a.CreatedAt, a.UpdatedAt, a.LastActiveAt, a.ExpiresAt)
+		a.CreatedAt, a.UpdatedAt, a.LastActiveAt, a.ExpiresAt, a.ParentID, a.DelegationDepth)
 	return err
 }
 
@@ -82,6 +82,25 @@ func (r agents) List(ctx context.Context, limit, offset int) ([]storage.Agent, e
 func (r agents) ListByOwner(ctx context.Context, userID string) ([]storage.Agent, error) {
 	return r.many(ctx, "agents.list_by_owner",
 		`SELECT `+agentColumns+` FROM kavach_agent WHERE owner_user_id = ? ORDER BY created_at, id`, []any{userID})
+}
+
+func (r agents) ListChildren(ctx context.Context, parentID string) ([]storage.Agent, error) {
+	return r.many(ctx, "agents.list_children",
+		`SELECT `+agentColumns+` FROM kavach_agent WHERE parent_id = ? ORDER BY created_at, id`, []any{parentID})
+}
+
+// SetClientID binds the agent to a client only while it has none, so two
+// concurrent bindings cannot both win.
+func (r agents) SetClientID(ctx context.Context, id, clientID string, at time.Time) error {
+	n, err := r.s.exec(ctx, "agents.set_client",
+		`UPDATE kavach_agent SET client_id = ?, updated_at = ? WHERE id = ? AND client_id IS NULL`, clientID, at.UTC(), id)
+	if err != nil || n == 1 {
+		return err
+	}
+	if _, err := r.Get(ctx, id); err != nil {
+		return err
+	}
+	return storage.ErrAlreadyExists
 }
 
 func (r agents) Update(ctx context.Context, a *storage.Agent) error {
