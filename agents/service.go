@@ -38,7 +38,7 @@ type Config struct {
 	// DefaultMaxDelegationDepth, at most HardMaxDelegationDepth.
 	MaxDelegationDepth int
 	Now                func() time.Time
-	Logger    *slog.Logger
+	Logger             *slog.Logger
 }
 
 func (c *Config) setDefaults() {
