@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kavachos/kavach/agents"
+	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/internal/httpx"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/users"
@@ -29,6 +30,10 @@ type agentView struct {
 	LastActiveAt *time.Time      `json:"lastActiveAt"`
 	CreatedAt    time.Time       `json:"createdAt"`
 	UpdatedAt    time.Time       `json:"updatedAt"`
+	// ParentID is the agent that delegated to this one; DelegationDepth
+	// its place in the chain (0 for an agent a user created).
+	ParentID        *string `json:"parentId"`
+	DelegationDepth int     `json:"delegationDepth"`
 }
 
 func toAgentView(a storage.Agent, grants []agents.Grant) agentView {
@@ -40,7 +45,8 @@ func toAgentView(a storage.Agent, grants []agents.Grant) agentView {
 		md = json.RawMessage("{}")
 	}
 	return agentView{ID: a.ID, Name: a.Name, Type: a.Type, Status: a.Status, OwnerID: a.OwnerUserID, ClientID: a.ClientID,
-		Permissions: grants, Metadata: md, ExpiresAt: a.ExpiresAt, LastActiveAt: a.LastActiveAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+		Permissions: grants, Metadata: md, ExpiresAt: a.ExpiresAt, LastActiveAt: a.LastActiveAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		ParentID: a.ParentID, DelegationDepth: a.DelegationDepth}
 }
 
 func (k *Kavach) agentRoutes(mux *http.ServeMux) {
@@ -50,6 +56,8 @@ func (k *Kavach) agentRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("PATCH /api/auth/agents/{id}", k.signedIn(k.agentOwner(k.handleUpdateAgent)))
 	mux.HandleFunc("DELETE /api/auth/agents/{id}", k.signedIn(k.agentOwner(k.handleRevokeAgent)))
 	mux.HandleFunc("POST /api/auth/agents/{id}/rotate", k.signedIn(k.agentOwner(k.handleRotateAgent)))
+	mux.HandleFunc("POST /api/auth/agents/{id}/oauth-client", k.signedIn(k.agentOwner(k.handleAgentClient)))
+	mux.HandleFunc("POST /api/auth/agents/{id}/delegate", k.handleDelegate)
 	mux.HandleFunc("POST /api/auth/authorize", k.handleAuthorizeDecision)
 }
 
@@ -72,6 +80,8 @@ func (k *Kavach) agentOwner(h func(http.ResponseWriter, *http.Request, users.Ses
 func (k *Kavach) failAgent(w http.ResponseWriter, r *http.Request, err error) {
 	var ve *agents.ValidationError
 	switch {
+	case errors.As(err, &ve) && errors.Is(err, agents.ErrNotSubset):
+		httpx.WriteError(w, http.StatusBadRequest, "PERMISSION_NOT_DELEGABLE", ve.Error())
 	case errors.As(err, &ve):
 		httpx.WriteError(w, http.StatusBadRequest, "INVALID_REQUEST", ve.Error())
 	case errors.Is(err, agents.ErrAgentNotFound):
@@ -84,6 +94,8 @@ func (k *Kavach) failAgent(w http.ResponseWriter, r *http.Request, err error) {
 		httpx.WriteError(w, http.StatusConflict, "AGENT_SUSPENDED", "The agent is suspended.")
 	case errors.Is(err, agents.ErrAgentExpired):
 		httpx.WriteError(w, http.StatusConflict, "AGENT_EXPIRED", "The agent has expired.")
+	case errors.Is(err, agents.ErrDelegationDepth):
+		httpx.WriteError(w, http.StatusConflict, "DELEGATION_DEPTH_EXCEEDED", "The delegation chain is as deep as this server allows.")
 	default:
 		k.fail(w, r, err)
 	}
@@ -191,7 +203,7 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 	if !k.decode(w, r, &req) {
 		return
 	}
-	agentID, ok := k.decisionPrincipal(w, r, req.AgentID)
+	who, ok := k.decisionPrincipal(w, r, req.AgentID)
 	if !ok {
 		return
 	}
@@ -200,8 +212,8 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	ip := k.limits.ip.ClientIP(r)
-	d := k.Agents.Decide(r.Context(), agents.DecideRequest{AgentID: agentID, Action: req.Action, Resource: req.Resource,
-		Arguments: req.Arguments, IP: ip, UserAgent: r.UserAgent()})
+	d := k.Agents.Decide(r.Context(), agents.DecideRequest{AgentID: who.agentID, Action: req.Action, Resource: req.Resource,
+		Arguments: req.Arguments, IP: ip, UserAgent: r.UserAgent(), ActingFor: who.actingFor, Chain: who.chain})
 	out := map[string]any{"allowed": d.Allowed, "auditId": d.AuditID}
 	if !d.Allowed {
 		out["code"], out["reason"] = d.Code, d.Reason
@@ -209,14 +221,21 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
+// decisionCaller is who asks for a decision.
+type decisionCaller struct {
+	agentID   string
+	actingFor string   // from an access token's sub, when it is not the agent itself
+	chain     []string // from the token, outermost first
+}
+
 // decisionPrincipal finds the agent a decision is for: the bearer
 // credential's agent (a kv_ API key, or an OAuth access token of an
 // agent's client), or, for a server admin's session, agentId.
-func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agentID string) (string, bool) {
-	unauthorized := func() (string, bool) {
+func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agentID string) (decisionCaller, bool) {
+	unauthorized := func() (decisionCaller, bool) {
 		w.Header().Set("WWW-Authenticate", `Bearer`)
 		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "An agent credential (API key or access token) is required.")
-		return "", false
+		return decisionCaller{}, false
 	}
 	h := r.Header.Get("Authorization")
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
@@ -225,26 +244,126 @@ func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agent
 			a, err := k.Agents.AuthenticateKey(r.Context(), tok)
 			switch {
 			case err == nil:
-				return a.ID, true
+				return decisionCaller{agentID: a.ID}, true
 			case a.ID != "" && (errors.Is(err, agents.ErrAgentSuspended) || errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired)):
 				// A valid key of an agent that may not act: Decide answers
 				// (and audits) AGENT_SUSPENDED and friends.
-				return a.ID, true
+				return decisionCaller{agentID: a.ID}, true
 			default:
 				return unauthorized()
 			}
 		}
 		if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil {
-			if a, err := k.OAuth.AgentForClient(r.Context(), c.ClientID); err == nil {
-				return a.ID, true
+			// An agent that may not act still gets a decision (and an
+			// audit record) saying so.
+			if id, actingFor, chain, err := k.tokenPrincipal(r.Context(), c.Subject, c.ClientID, c.Act); err == nil {
+				return decisionCaller{agentID: id, actingFor: actingFor, chain: chain}, true
 			}
 		}
 		// A human session token may still be an admin asking for an agent.
 	}
 	if agentID != "" {
 		if view, err := k.session(w, r); err == nil && k.isAdmin(publicUser(view.User)) {
-			return agentID, true
+			return decisionCaller{agentID: agentID}, true
 		}
 	}
 	return unauthorized()
+}
+
+// handleAgentClient is POST /api/auth/agents/{id}/oauth-client: the agent
+// gets an OAuth client (by default client_credentials and token exchange,
+// client_secret_basic), so it can get access tokens as itself. The secret
+// is shown once. An agent has at most one client.
+func (k *Kavach) handleAgentClient(w http.ResponseWriter, r *http.Request, _ users.SessionView, a storage.Agent, _ []agents.Grant) {
+	var m authz.ClientMetadata
+	if !k.decodeOptional(w, r, &m) {
+		return
+	}
+	if a.Status == storage.AgentRevoked {
+		k.failAgent(w, r, agents.ErrAgentRevoked)
+		return
+	}
+	reg, err := k.OAuth.RegisterAgentClient(r.Context(), a.ID, a.Name, m)
+	var me *authz.MetadataError
+	switch {
+	case errors.As(err, &me):
+		httpx.WriteError(w, http.StatusBadRequest, "INVALID_CLIENT_METADATA", me.Description)
+	case errors.Is(err, authz.ErrAgentHasClient):
+		httpx.WriteError(w, http.StatusConflict, "AGENT_HAS_CLIENT", "The agent already has an OAuth client.")
+	case err != nil:
+		k.fail(w, r, err)
+	default:
+		httpx.WriteJSON(w, http.StatusCreated, toAdminClient(reg.Client, reg.Secret))
+	}
+}
+
+type delegateRequest struct {
+	Name        string          `json:"name"`
+	Permissions []agents.Grant  `json:"permissions"`
+	ExpiresAt   *time.Time      `json:"expiresAt"`
+	Metadata    json.RawMessage `json:"metadata"`
+}
+
+// handleDelegate is POST /api/auth/agents/{id}/delegate: a sub-agent of
+// agent {id}, asked for by the agent itself (its API key or an access
+// token of its client) or by its owner or a server admin (session). The
+// answer is the sub-agent and its API key, as for POST /api/auth/agents.
+func (k *Kavach) handleDelegate(w http.ResponseWriter, r *http.Request) {
+	parentID := r.PathValue("id")
+	ctx := r.Context()
+	if agentID, ok := k.bearerAgent(r); ok {
+		if agentID != parentID {
+			k.failAgent(w, r, agents.ErrAgentNotFound) // an agent delegates only what it has
+			return
+		}
+		ctx = agents.WithActor(ctx, "agent", agentID)
+	} else {
+		view, err := k.session(w, r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer`)
+			httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Sign in, or use the agent's API key or access token.")
+			return
+		}
+		a, _, err := k.Agents.Get(ctx, parentID)
+		if err == nil && !(a.OwnerUserID != nil && *a.OwnerUserID == view.User.ID) && !k.isAdmin(publicUser(view.User)) {
+			err = agents.ErrAgentNotFound
+		}
+		if err != nil {
+			k.failAgent(w, r, err)
+			return
+		}
+		ctx = agents.WithActor(ctx, "user", view.User.ID)
+	}
+	var req delegateRequest
+	if !k.decode(w, r, &req) {
+		return
+	}
+	child, grants, key, err := k.Agents.Delegate(ctx, parentID, agents.DelegateInput{
+		Name: req.Name, Permissions: req.Permissions, ExpiresAt: req.ExpiresAt, Metadata: req.Metadata})
+	if err != nil {
+		k.failAgent(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"agent": toAgentView(child, grants), "token": key})
+}
+
+// bearerAgent is the agent a bearer credential in the request belongs to,
+// if it is an active agent's API key or an access token of an active
+// agent's client (a user's session token is not).
+func (k *Kavach) bearerAgent(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) <= 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[7:])
+	if strings.HasPrefix(tok, "kv_") {
+		a, err := k.Agents.AuthenticateKey(r.Context(), tok)
+		return a.ID, err == nil
+	}
+	c, err := k.OAuth.VerifyAccessToken(r.Context(), tok)
+	if err != nil {
+		return "", false
+	}
+	a, err := k.Agents.ClientAgent(r.Context(), c.ClientID)
+	return a.ID, err == nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/mcp"
 	"github.com/kavachos/kavach/users"
@@ -77,7 +78,8 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 			Enabled:       !k.cfg.OAuth.DisableClientMetadataDocuments,
 			AllowInsecure: k.cfg.OAuth.AllowInsecureClientMetadata,
 		},
-		Now: k.cfg.Now, Logger: k.cfg.Logger,
+		Agents: k.Agents,
+		Now:    k.cfg.Now, Logger: k.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -88,7 +90,7 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 	rc := mcp.ResourceConfig{
 		Resource: mcpResource, AuthorizationServers: []string{k.cfg.BaseURL},
 		ScopesSupported: []string{MCPScope}, RequiredScopes: []string{MCPScope},
-		ResourceName: "Kavach MCP", Verifier: mcpVerifier{srv}, Logger: k.cfg.Logger,
+		ResourceName: "Kavach MCP", Verifier: mcpVerifier{srv, k.Agents}, Logger: k.cfg.Logger,
 	}
 	if err := rc.Validate(); err != nil {
 		return fmt.Errorf("mcp resource: %w", err)
@@ -99,7 +101,7 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 	}
 	root.Handle("GET "+prm, mcp.MetadataHandler(rc))
 	root.Handle("GET /.well-known/oauth-protected-resource", mcp.MetadataHandler(rc))
-	root.Handle("/mcp", mcp.Handler(rc))
+	root.Handle("/mcp", k.withCaller(mcp.Handler(rc, k.mcpTools()...)))
 	k.pages(root)
 	return nil
 }
@@ -130,7 +132,10 @@ func (k *Kavach) browserPrincipal(r *http.Request) (authz.Principal, bool) {
 
 // mcpVerifier adapts the authorization server's token check to the mcp
 // package (which must not depend on authz's types).
-type mcpVerifier struct{ s *authz.Server }
+type mcpVerifier struct {
+	s      *authz.Server
+	agents *agents.Service
+}
 
 func (v mcpVerifier) VerifyAccessToken(ctx context.Context, token string) (*mcp.TokenInfo, error) {
 	c, err := v.s.VerifyAccessToken(ctx, token)
@@ -138,6 +143,15 @@ func (v mcpVerifier) VerifyAccessToken(ctx context.Context, token string) (*mcp.
 		return nil, fmt.Errorf("%w: %v", mcp.ErrInvalidToken, err)
 	}
 	if err != nil {
+		return nil, err
+	}
+	// Every client is an agent: a suspended or revoked one, or one below
+	// such an agent in a delegation chain, is refused at once.
+	if _, err := v.agents.ClientAgent(ctx, c.ClientID); err != nil {
+		if errors.Is(err, agents.ErrAgentNotFound) || errors.Is(err, agents.ErrAgentSuspended) ||
+			errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired) {
+			return nil, fmt.Errorf("%w: the client's agent may not act", mcp.ErrInvalidToken)
+		}
 		return nil, err
 	}
 	info := &mcp.TokenInfo{
@@ -148,5 +162,6 @@ func (v mcpVerifier) VerifyAccessToken(ctx context.Context, token string) (*mcp.
 		t := time.Unix(c.AuthTime, 0).UTC()
 		info.AuthTime = &t
 	}
+	info.Actors = c.Act.Chain()
 	return info, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -109,7 +110,8 @@ func TestMCPGoClientFullFlow(t *testing.T) {
 			t.Fatalf("initialize with a token: %v", err)
 		}
 		tools, err := c.ListTools(ctx, mcp.ListToolsRequest{})
-		if err != nil || len(tools.Tools) == 0 || tools.Tools[0].Name != "whoami" {
+		if err != nil || !slices.ContainsFunc(tools.Tools, func(t mcp.Tool) bool { return t.Name == "whoami" }) ||
+			!slices.ContainsFunc(tools.Tools, func(t mcp.Tool) bool { return t.Name == "authorize" }) {
 			t.Fatalf("tools/list: %+v %v", tools, err)
 		}
 		var call mcp.CallToolRequest

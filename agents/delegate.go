@@ -241,27 +241,34 @@ func allowedByAncestors(chain []*principal, req Request, now time.Time, d Decisi
 // call it for each token an agent presents, so that suspending or
 // revoking an agent (or one above it) stops its tokens at once.
 func (s *Service) ActiveAgent(ctx context.Context, agentID string) error {
-	now := s.now()
+	_, _, err := s.activeChain(ctx, agentID, s.now())
+	return err
+}
+
+// activeChain returns the agent and the agents above it (nearest first)
+// if all of them may act, else the error ActiveAgent documents.
+func (s *Service) activeChain(ctx context.Context, agentID string, now time.Time) (*principal, []*principal, error) {
 	p, err := s.principal(ctx, agentID, now)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := statusErr(effectiveStatus(&p.agent, now)); err != nil {
-		return err
+		return nil, nil, err
 	}
-	if _, d := s.ancestors(ctx, p, now); d != nil {
+	chain, d := s.ancestors(ctx, p, now)
+	if d != nil {
 		switch d.Code {
 		case CodeAgentSuspended:
-			return ErrAgentSuspended
+			return nil, nil, ErrAgentSuspended
 		case CodeAgentExpired:
-			return ErrAgentExpired
+			return nil, nil, ErrAgentExpired
 		case CodeUnavailable:
-			return errors.New("agents: the delegation chain could not be loaded")
+			return nil, nil, errors.New("agents: the delegation chain could not be loaded")
 		default:
-			return ErrAgentRevoked
+			return nil, nil, ErrAgentRevoked
 		}
 	}
-	return nil
+	return p, chain, nil
 }
 
 // Chain returns the IDs of the agents from the root of agentID's

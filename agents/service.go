@@ -91,11 +91,12 @@ const (
 // Service manages agent principals — lifecycle, API keys, permissions —
 // and decides what they may do (Decide). It speaks no HTTP.
 type Service struct {
-	cfg    Config
-	store  storage.Store
-	audit  Recorder
-	cache  *principalCache
-	limits *rateCounters
+	cfg     Config
+	store   storage.Store
+	audit   Recorder
+	cache   *principalCache
+	limits  *rateCounters
+	clients clientIndex
 
 	// ownerLocks serialize Create per owner within this process, so the
 	// quota holds under concurrent requests on PostgreSQL too (SQLite

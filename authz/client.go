@@ -71,7 +71,7 @@ func badMetadata(format string, a ...any) error {
 	return &MetadataError{Code: "invalid_client_metadata", Description: fmt.Sprintf(format, a...)}
 }
 
-var supportedGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantJWTBearer}
+var supportedGrants = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantJWTBearer, GrantTokenExchange}
 
 // normalize validates m in place, filling RFC 7591 defaults. scopes are the
 // server's supported scopes.
@@ -110,8 +110,12 @@ func (m *ClientMetadata) normalize(scopes []string) error {
 			return &MetadataError{Code: "invalid_redirect_uri", Description: fmt.Sprintf("redirect URI %q must be https, or http on a loopback host, without fragment", u)}
 		}
 	}
-	if m.TokenEndpointAuthMethod == AuthNone && (slices.Contains(m.GrantTypes, GrantClientCredentials) || slices.Contains(m.GrantTypes, GrantJWTBearer)) {
-		return badMetadata("a public client (token_endpoint_auth_method none) cannot use %s", GrantClientCredentials)
+	if m.TokenEndpointAuthMethod == AuthNone {
+		for _, g := range []string{GrantClientCredentials, GrantJWTBearer, GrantTokenExchange} {
+			if slices.Contains(m.GrantTypes, g) {
+				return badMetadata("a public client (token_endpoint_auth_method none) cannot use %s", g)
+			}
+		}
 	}
 	if m.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
 		if (m.JWKSURI == "") == (len(m.JWKS) == 0) {

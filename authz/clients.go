@@ -94,6 +94,12 @@ type Registration struct {
 // Register validates metadata and stores a new client. Confidential
 // clients using a shared secret get a server-made 256-bit secret.
 func (r *clientRegistry) register(ctx context.Context, m ClientMetadata, source string) (Registration, error) {
+	return r.registerFor(ctx, m, source, "")
+}
+
+// registerFor registers a client; with agentID set, the client is that
+// existing agent's credential instead of a new agent.
+func (r *clientRegistry) registerFor(ctx context.Context, m ClientMetadata, source, agentID string) (Registration, error) {
 	if err := m.normalize(r.scopes); err != nil {
 		return Registration{}, err
 	}
@@ -118,7 +124,21 @@ func (r *clientRegistry) register(ctx context.Context, m ClientMetadata, source 
 		reg.RegistrationToken = "krt_" + id.Secret()
 		rec.RegistrationTokenHash = hashSecret(reg.RegistrationToken)
 	}
-	if err := r.createClient(ctx, &rec, m); err != nil {
+	create := r.createClient
+	if agentID != "" {
+		create = func(ctx context.Context, rec *storage.OAuthClient, _ ClientMetadata) error {
+			return r.store.InTx(ctx, func(tx storage.Store) error {
+				if err := tx.OAuthClients().Create(ctx, rec); err != nil {
+					return err
+				}
+				return tx.Agents().SetClientID(ctx, agentID, rec.ID, rec.CreatedAt)
+			})
+		}
+	}
+	if err := create(ctx, &rec, m); err != nil {
+		if agentID != "" && (errors.Is(err, storage.ErrAlreadyExists) || errors.Is(err, storage.ErrNotFound)) {
+			return Registration{}, fmt.Errorf("%w: %w", ErrAgentHasClient, err)
+		}
 		return Registration{}, fmt.Errorf("store client: %w", err)
 	}
 	c, err := newClient(rec, r.scopes, r.resources)
@@ -235,6 +255,31 @@ func (r *clientRegistry) update(ctx context.Context, c *Client, m ClientMetadata
 // same metadata as dynamic registration and returns the secret once.
 func (s *Server) RegisterClient(ctx context.Context, m ClientMetadata) (Registration, error) {
 	return s.clients.register(ctx, m, storage.ClientSourcePreregistered)
+}
+
+// ErrAgentHasClient refuses a second OAuth client for an agent (or a
+// client for an agent that does not exist).
+var ErrAgentHasClient = errors.New("the agent already has an OAuth client")
+
+// RegisterAgentClient registers a confidential client as the OAuth
+// credential of an existing agent (one agent, one identity, whichever way
+// it authenticates). The metadata defaults to the client_credentials and
+// token-exchange grants with client_secret_basic; the secret is returned
+// once. ErrAgentHasClient if the agent has a client already.
+func (s *Server) RegisterAgentClient(ctx context.Context, agentID, name string, m ClientMetadata) (Registration, error) {
+	if len(m.GrantTypes) == 0 {
+		m.GrantTypes = []string{GrantClientCredentials}
+		if s.cfg.Agents != nil {
+			m.GrantTypes = append(m.GrantTypes, GrantTokenExchange)
+		}
+	}
+	if m.ClientName == "" {
+		m.ClientName = name
+	}
+	if m.TokenEndpointAuthMethod == AuthNone {
+		return Registration{}, badMetadata("an agent's client must authenticate (token_endpoint_auth_method none is not allowed)")
+	}
+	return s.clients.registerFor(ctx, m, storage.ClientSourcePreregistered, agentID)
 }
 
 // Client loads one client.

@@ -8,6 +8,7 @@ const (
 	ctxAssertionClient ctxKey = iota
 	ctxMatchedRedirect
 	ctxAccessAudience
+	ctxExchange
 )
 
 // accessAudience is the audience the token endpoint narrowed this access

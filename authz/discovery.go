@@ -66,6 +66,9 @@ func (s *Server) Metadata() Metadata {
 	if len(s.cfg.TrustedIssuers) > 0 {
 		m.GrantTypesSupported = append(m.GrantTypesSupported, GrantJWTBearer)
 	}
+	if s.cfg.Agents != nil {
+		m.GrantTypesSupported = append(m.GrantTypesSupported, GrantTokenExchange)
+	}
 	return m
 }
 

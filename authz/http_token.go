@@ -26,6 +26,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	grant := r.PostForm.Get("grant_type")
 	switch grant {
 	case GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials:
+	case GrantTokenExchange:
+		if s.cfg.Agents == nil {
+			s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(session), fosite.ErrUnsupportedGrantType)
+			return
+		}
 	case GrantJWTBearer:
 		if len(s.cfg.TrustedIssuers) == 0 {
 			s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(session), fosite.ErrUnsupportedGrantType)
@@ -64,6 +69,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if a := r.PostForm.Get("client_assertion"); a != "" {
 		ctx = context.WithValue(ctx, ctxAssertionClient, unverifiedSubject(a))
 	}
+	ctx, _ = withExchangeState(ctx)
 	claim, err := s.redeem(ctx, grant, r.PostForm)
 	if err != nil {
 		s.logServerError("token claim", err)
@@ -76,6 +82,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.logServerError("token request", err)
 		s.provider.WriteAccessError(ctx, w, ar, assertionError(r, err))
 		return
+	}
+	if s.cfg.Agents != nil {
+		// Every client is an agent; a suspended, revoked or expired one
+		// (or one below such an agent) gets no token by any grant.
+		if _, err := s.cfg.Agents.ClientAgent(ctx, ar.GetClient().GetID()); err != nil {
+			claim.release(ctx)
+			s.logServerError("token request", agentRefusal(err))
+			s.provider.WriteAccessError(ctx, w, ar, agentRefusal(err))
+			return
+		}
 	}
 	if unattended {
 		for _, sc := range ar.GetRequestedScopes() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 
 	"github.com/kavachos/kavach/internal/safehttp"
@@ -74,8 +75,12 @@ type Config struct {
 	// client_credentials and jwt-bearer clients (off: operators register
 	// machine clients).
 	AllowDynamicMachineClients bool
-	Now                        func() time.Time
-	Logger                     *slog.Logger
+	// Agents, when set, turns on RFC 8693 token exchange and refuses
+	// tokens to clients whose agent (or an agent above it) is suspended,
+	// revoked or expired.
+	Agents AgentDirectory
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -204,6 +209,12 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 	if len(issuers) > 0 {
 		fstore = &jwtBearerStore{fositeStore: s.fstore, issuers: issuers}
 		factories = append(factories, jwtBearerFactory)
+	}
+	if cfg.Agents != nil {
+		factories = append(factories, func(config fosite.Configurator, storage any, strategy any) any {
+			return &exchangeHandler{s: s, HandleHelper: &oauth2.HandleHelper{
+				AccessTokenStrategy: s.tokens, AccessTokenStorage: s.fstore, Config: config}}
+		})
 	}
 	s.provider = composeProvider(s.fcfg, []string{cfg.Issuer + TokenPath, cfg.Issuer}, fstore, strategy, factories...)
 	return s, nil

@@ -29,6 +29,12 @@ type AccessClaims struct {
 	IssuedAt  int64    `json:"iat"`
 	ExpiresAt int64    `json:"exp"`
 	AuthTime  int64    `json:"auth_time,omitempty"`
+	// Act names the agent acting for Subject, with earlier actors nested
+	// (RFC 8693 §4.1); set on tokens issued by token exchange.
+	Act *Actor `json:"act,omitempty"`
+	// MayAct names the one party that may exchange this token to act for
+	// its subject (RFC 8693 §4.4). Kavach honours it when present.
+	MayAct *Actor `json:"may_act,omitempty"`
 }
 
 // Audience is "aud": one string, or an array when there are several.
@@ -92,7 +98,7 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 	c := AccessClaims{
 		Issuer: t.issuer, Subject: sub, Audience: Audience(accessAudience(ctx, req.GetGrantedAudience())),
 		ClientID: req.GetClient().GetID(), Scope: strings.Join(req.GetGrantedScopes(), " "),
-		JTI: id.Secret(), IssuedAt: now.Unix(), ExpiresAt: exp.Unix(),
+		JTI: id.Secret(), IssuedAt: now.Unix(), ExpiresAt: exp.Unix(), Act: exchangeAct(ctx),
 	}
 	if s, ok := req.GetSession().(*openid.DefaultSession); ok && s.Claims != nil && !s.Claims.AuthTime.IsZero() {
 		c.AuthTime = s.Claims.AuthTime.Unix()

@@ -21,6 +21,10 @@ type TokenInfo struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	AuthTime  *time.Time
+	// Actors are the clients acting for Subject, earliest first, when the
+	// token came from a token exchange (its nested "act" claims); the
+	// last one is ClientID.
+	Actors []string
 }
 
 // Verifier checks a bearer token's signature, expiry and revocation state

@@ -16,13 +16,14 @@ const ServerName = "kavach"
 // NewServer builds Kavach's own MCP server with its tools. Its tool handlers
 // read the caller's token with TokenFromContext, so the server must be
 // served behind RequireBearer (Handler does that).
-func NewServer(name, version string) *server.MCPServer {
+func NewServer(name, version string, tools ...server.ServerTool) *server.MCPServer {
 	s := server.NewMCPServer(name, version,
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
 		server.WithInstructions("Kavach identity server. Call whoami to see which principal, client, scopes and audience your access token carries."),
 	)
 	s.AddTool(whoamiTool(), whoami)
+	s.AddTools(tools...)
 	return s
 }
 
@@ -33,9 +34,9 @@ func NewServer(name, version string) *server.MCPServer {
 //
 // The transport is stateless: no Mcp-Session-Id is issued or kept, so any
 // node can answer any request and nothing accumulates in memory per client.
-// Handler panics if cfg fails Validate.
-func Handler(cfg ResourceConfig) http.Handler {
-	streamable := server.NewStreamableHTTPServer(NewServer(ServerName, buildVersion()),
+// Handler panics if cfg fails Validate. tools are served besides whoami.
+func Handler(cfg ResourceConfig, tools ...server.ServerTool) http.Handler {
+	streamable := server.NewStreamableHTTPServer(NewServer(ServerName, buildVersion(), tools...),
 		// Sessions would be node-local state (and mcp-go keeps each
 		// initialized one until DELETE); the tools need none.
 		server.WithStateLess(true),
@@ -68,6 +69,7 @@ type WhoAmI struct {
 	ExpiresAt string   `json:"expires_at" jsonschema_description:"Expiry of the token (RFC 3339)"`
 	IssuedAt  string   `json:"issued_at,omitempty" jsonschema_description:"Issue time of the token (RFC 3339)"`
 	AuthTime  string   `json:"auth_time,omitempty" jsonschema_description:"When the human last authenticated (RFC 3339), if known"`
+	Actors    []string `json:"actors,omitempty" jsonschema_description:"Clients acting for the principal through token exchange, earliest first (the token's nested act claims)"`
 }
 
 func whoamiTool() mcpgo.Tool {
@@ -104,6 +106,7 @@ func whoAmIFrom(info *TokenInfo) WhoAmI {
 	if info.AuthTime != nil {
 		out.AuthTime = rfc3339(*info.AuthTime)
 	}
+	out.Actors = info.Actors
 	return out
 }
 

@@ -1,0 +1,134 @@
+package kavach
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/netip"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/kavachos/kavach/agents"
+	"github.com/kavachos/kavach/authz"
+	"github.com/kavachos/kavach/mcp"
+)
+
+// Kavach's MCP tools that need the agents service; whoami lives in package
+// mcp. Every one that acts goes through Decide, like POST /api/auth/authorize.
+
+type callerKey struct{}
+
+type caller struct {
+	ip        netip.Addr
+	userAgent string
+}
+
+// withCaller notes the client's address (through the trusted-proxy
+// resolver) and user agent for the tools, which see only a context.
+func (k *Kavach) withCaller(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := caller{ip: k.limits.ip.ClientIP(r), userAgent: r.UserAgent()}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+	})
+}
+
+// tokenPrincipal is who a verified access token speaks for: the agent its
+// client is, the principal that agent acts for (the token's subject when
+// that is not the client itself), and the chain from that principal down
+// to the agent, outermost first. Client IDs in the chain are given as
+// agent IDs, as in the rest of the audit log.
+func (k *Kavach) tokenPrincipal(ctx context.Context, sub, clientID string, act *authz.Actor) (agentID, actingFor string, chain []string, err error) {
+	agentID, err = k.Agents.AgentIDForClient(ctx, clientID)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if sub == clientID {
+		return agentID, "", nil, nil // the agent for itself: its delegation chain applies
+	}
+	asAgent := func(id string) string {
+		if a, err := k.Agents.AgentIDForClient(ctx, id); err == nil {
+			return a
+		}
+		return id // a user
+	}
+	actingFor = asAgent(sub)
+	chain = []string{actingFor}
+	if act == nil {
+		return agentID, actingFor, append(chain, agentID), nil
+	}
+	for _, c := range act.Chain() {
+		chain = append(chain, asAgent(c))
+	}
+	return agentID, actingFor, chain, nil
+}
+
+type authorizeToolResult struct {
+	Allowed    bool   `json:"allowed" jsonschema_description:"Whether the action is allowed now"`
+	Code       string `json:"code" jsonschema_description:"Stable reason code, ALLOWED when allowed"`
+	Reason     string `json:"reason,omitempty" jsonschema_description:"Explanation for people"`
+	AuditID    string `json:"auditId,omitempty" jsonschema_description:"Id of the audit record of this decision"`
+	ApprovalID string `json:"approvalId,omitempty" jsonschema_description:"Approval request to poll when code is APPROVAL_REQUIRED"`
+}
+
+// mcpTools are the tools /mcp serves besides whoami.
+func (k *Kavach) mcpTools() []server.ServerTool {
+	authorize := mcpgo.NewTool("authorize",
+		mcpgo.WithDescription("Ask Kavach whether you (the agent this token belongs to) may perform an action on a resource now. "+
+			"This is a real decision: it counts against rate limits, may consume an approval, and is recorded in the audit log."),
+		mcpgo.WithTitleAnnotation("Authorize an action"),
+		mcpgo.WithReadOnlyHintAnnotation(false),
+		mcpgo.WithIdempotentHintAnnotation(false),
+		mcpgo.WithDestructiveHintAnnotation(false),
+		mcpgo.WithOpenWorldHintAnnotation(false),
+		mcpgo.WithString("action", mcpgo.Required(), mcpgo.Description("The action, e.g. read or create_issue")),
+		mcpgo.WithString("resource", mcpgo.Required(), mcpgo.Description("The concrete resource, ':'-separated, e.g. mcp:github:issues")),
+		mcpgo.WithObject("arguments", mcpgo.Description("The call's arguments, for argument constraints")),
+		mcpgo.WithOutputSchema[authorizeToolResult](),
+	)
+	return []server.ServerTool{{Tool: authorize, Handler: k.mcpAuthorize}}
+}
+
+func (k *Kavach) mcpAuthorize(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+	info, ok := mcp.TokenFromContext(ctx)
+	if !ok {
+		return mcpgo.NewToolResultError("no verified access token on this request"), nil
+	}
+	action, err := req.RequireString("action")
+	if err != nil {
+		return mcpgo.NewToolResultError("action: a string is required"), nil
+	}
+	resource, err := req.RequireString("resource")
+	if err != nil {
+		return mcpgo.NewToolResultError("resource: a string is required"), nil
+	}
+	var args json.RawMessage
+	if raw, ok := req.GetArguments()["arguments"]; ok && raw != nil {
+		if _, isObject := raw.(map[string]any); !isObject {
+			return mcpgo.NewToolResultError("arguments: must be an object"), nil
+		}
+		if args, err = json.Marshal(raw); err != nil {
+			return mcpgo.NewToolResultError("arguments: cannot be encoded as JSON"), nil
+		}
+	}
+	var act *authz.Actor
+	for _, a := range info.Actors {
+		act = &authz.Actor{Subject: a, Act: act}
+	}
+	agentID, actingFor, chain, err := k.tokenPrincipal(ctx, info.Subject, info.ClientID, act)
+	if errors.Is(err, agents.ErrAgentNotFound) {
+		return mcpgo.NewToolResultError("this token's client is not an agent"), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, _ := ctx.Value(callerKey{}).(caller)
+	d := k.Agents.Decide(ctx, agents.DecideRequest{AgentID: agentID, Action: action, Resource: resource, Arguments: args,
+		IP: c.ip, UserAgent: c.userAgent, ActingFor: actingFor, Chain: chain})
+	out := authorizeToolResult{Allowed: d.Allowed, Code: d.Code, AuditID: d.AuditID}
+	if !d.Allowed {
+		out.Reason = d.Reason
+	}
+	return mcpgo.NewToolResultStructuredOnly(out), nil
+}
