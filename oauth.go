@@ -78,8 +78,8 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 			Enabled:       !k.cfg.OAuth.DisableClientMetadataDocuments,
 			AllowInsecure: k.cfg.OAuth.AllowInsecureClientMetadata,
 		},
-		Agents: k.Agents,
-		Now:    k.cfg.Now, Logger: k.cfg.Logger,
+		Agents: k.Agents, Audit: k.Audit, ClientIP: k.limits.ip.ClientIP,
+		Now: k.cfg.Now, Logger: k.cfg.Logger,
 	})
 	if err != nil {
 		return err

@@ -60,6 +60,8 @@ type AgentDirectory interface {
 	// ClientAgent returns the agent an OAuth client is, or an error when
 	// it, or an agent above it, may not act.
 	ClientAgent(ctx context.Context, clientID string) (agents.ClientAgent, error)
+	// AgentIDForClient is the agent a client is, whatever its state.
+	AgentIDForClient(ctx context.Context, clientID string) (string, error)
 }
 
 // exchangeState carries the "act" claim of a token being exchanged from

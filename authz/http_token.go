@@ -73,14 +73,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	claim, err := s.redeem(ctx, grant, r.PostForm)
 	if err != nil {
 		s.logServerError("token claim", err)
-		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(session), err)
+		s.refuse(ctx, w, r, grant, fosite.NewAccessRequest(session), err)
 		return
 	}
 	ar, err := s.provider.NewAccessRequest(ctx, r, session)
 	if err != nil {
 		claim.release(ctx)
 		s.logServerError("token request", err)
-		s.provider.WriteAccessError(ctx, w, ar, assertionError(r, err))
+		s.refuse(ctx, w, r, grant, ar, assertionError(r, err))
 		return
 	}
 	if s.cfg.Agents != nil {
@@ -89,7 +89,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.cfg.Agents.ClientAgent(ctx, ar.GetClient().GetID()); err != nil {
 			claim.release(ctx)
 			s.logServerError("token request", agentRefusal(err))
-			s.provider.WriteAccessError(ctx, w, ar, agentRefusal(err))
+			s.refuse(ctx, w, r, grant, ar, agentRefusal(err))
 			return
 		}
 	}
@@ -112,7 +112,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		for _, a := range audience {
 			if !authorized.Has(a) {
 				claim.release(ctx)
-				s.provider.WriteAccessError(ctx, w, ar, errInvalidTarget)
+				s.refuse(ctx, w, r, grant, ar, errInvalidTarget)
 				return
 			}
 		}
@@ -125,14 +125,27 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		claim.release(ctx)
 		s.logServerError("token response", err)
-		s.provider.WriteAccessError(ctx, w, ar, err)
+		s.refuse(ctx, w, r, grant, ar, err)
 		return
 	}
 	if claim.contested(ctx) {
-		s.provider.WriteAccessError(ctx, w, ar, errRedeemedTwice)
+		s.refuse(ctx, w, r, grant, ar, errRedeemedTwice)
+		return
+	}
+	if err := s.auditIssued(ctx, r, grant, ar, resp.GetAccessToken()); err != nil {
+		// No token leaves without its record; the stored one is never seen.
+		s.cfg.Logger.Error("audit an issued token; withholding it", "err", err)
+		s.provider.WriteAccessError(ctx, w, ar, fosite.ErrServerError)
 		return
 	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// refuse answers a token request with an OAuth error, and records the
+// refusal when the client is known.
+func (s *Server) refuse(ctx context.Context, w http.ResponseWriter, r *http.Request, grant string, ar fosite.AccessRequester, err error) {
+	s.auditRefused(ctx, r, grant, ar, err)
+	s.provider.WriteAccessError(ctx, w, ar, err)
 }
 
 // assertionError reports a client assertion signed with a key the client

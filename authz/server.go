@@ -79,8 +79,14 @@ type Config struct {
 	// tokens to clients whose agent (or an agent above it) is suspended,
 	// revoked or expired.
 	Agents AgentDirectory
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Audit, when set, receives a durable record of every token issued
+	// and of refused token requests from known clients.
+	Audit Recorder
+	// ClientIP resolves a request's client address for audit records
+	// (behind trusted proxies); nil leaves it unrecorded.
+	ClientIP clientIPFunc
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 func (c *Config) setDefaults() {

@@ -40,10 +40,12 @@ func (s *Service) claimAttempt(ctx context.Context, email string, now time.Time)
 	return attempt{key: key, count: count, lockedUntil: locked}, nil
 }
 
-// attemptFailed finishes a failed attempt: it was counted when claimed; if
-// that claim set the lock, record it. It always returns
-// ErrInvalidCredentials (or a storage error).
-func (s *Service) attemptFailed(ctx context.Context, a attempt, userID string, now time.Time) error {
+// attemptFailed finishes a failed attempt: it was counted when claimed; it
+// is recorded in the audit log, and if that claim set the lock, the lock
+// is recorded too. It always returns ErrInvalidCredentials (or a storage
+// error).
+func (s *Service) attemptFailed(ctx context.Context, a attempt, userID string, client ClientInfo, now time.Time) error {
+	s.auditSignInFailure(ctx, a.key, userID, "INVALID_CREDENTIALS", client, now)
 	if a.lockedUntil == nil || a.count != s.cfg.LockoutThreshold {
 		return ErrInvalidCredentials
 	}

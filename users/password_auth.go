@@ -152,6 +152,10 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	now := s.now()
 	att, err := s.claimAttempt(ctx, email, now)
 	if err != nil {
+		var locked *LockedError
+		if errors.As(err, &locked) {
+			s.auditSignInFailure(ctx, attemptKey(email), "", "ACCOUNT_LOCKED", in.Client, now)
+		}
 		return AuthResult{}, err
 	}
 	user, err := s.store.Users().GetByEmail(ctx, email)
@@ -159,7 +163,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 		if err := s.cfg.Hasher.DummyVerify(ctx, in.Password); err != nil {
 			return AuthResult{}, err
 		}
-		return AuthResult{}, s.attemptFailed(ctx, att, "", now)
+		return AuthResult{}, s.attemptFailed(ctx, att, "", in.Client, now)
 	}
 	if err != nil {
 		return AuthResult{}, fmt.Errorf("load user: %w", err)
@@ -169,7 +173,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 		return AuthResult{}, err
 	}
 	if !ok {
-		return AuthResult{}, s.attemptFailed(ctx, att, user.ID, now)
+		return AuthResult{}, s.attemptFailed(ctx, att, user.ID, in.Client, now)
 	}
 	var res AuthResult
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
@@ -241,7 +245,7 @@ func (s *Service) ChangePassword(ctx context.Context, view SessionView, current,
 		return err
 	}
 	if !ok {
-		if err := s.attemptFailed(ctx, att, user.ID, now); !errors.Is(err, ErrInvalidCredentials) {
+		if err := s.attemptFailed(ctx, att, user.ID, ClientInfo{}, now); !errors.Is(err, ErrInvalidCredentials) {
 			return err
 		}
 		return &InputError{Field: "currentPassword", Message: "current password is incorrect"}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/kavachos/kavach/internal/mail"
-	"github.com/kavachos/kavach/internal/outbox"
 	"github.com/kavachos/kavach/storage"
 )
 
@@ -98,9 +97,6 @@ func (s *Service) Close() { s.mails.close(MailDrainTimeout) }
 // now is the service clock, at the millisecond precision both stores keep,
 // so what an API call returns equals what a later read returns.
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
-
-// emit appends an outbox event inside the caller's transaction.
-var emit = outbox.Emit
 
 // Event types written by this package.
 const (

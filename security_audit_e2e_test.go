@@ -1,0 +1,89 @@
+package kavach_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/kavachos/kavach/authz"
+	"github.com/kavachos/kavach/internal/auditchain"
+	"github.com/kavachos/kavach/storage"
+	"github.com/kavachos/kavach/users"
+)
+
+// Security events land in the audit log: sign-ups, sign-ins and failed
+// sign-ins (known and unknown addresses alike, never the address itself),
+// tokens issued (with their jti) and token requests refused.
+func TestSecurityEventsAudited(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		ctx := context.Background()
+		c := e.client()
+		user := c.signUp("ada@example.com")
+		e.client().signIn("ada@example.com", "not the password").must(t, 401)
+		e.client().signIn("nobody@example.com", "whatever it is").must(t, 401)
+
+		events := func(f storage.AuditFilter) []storage.AuditRecord {
+			t.Helper()
+			recs, _, err := e.k.Store.Audit().Query(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return recs
+		}
+		mine := events(storage.AuditFilter{PrincipalID: user.User.ID})
+		seen := map[string]bool{}
+		for _, r := range mine {
+			seen[r.Event+"/"+r.Result] = true
+		}
+		for _, want := range []string{users.EventUserCreated + "/ok", users.AuditEventSignIn + "/ok", users.AuditEventSignInFailure + "/fail"} {
+			if !seen[want] {
+				t.Fatalf("no %s record for the user; have %v", want, seen)
+			}
+		}
+		failed := events(storage.AuditFilter{Event: users.AuditEventSignInFailure})
+		if len(failed) != 2 {
+			t.Fatalf("%d failed sign-in records, want 2", len(failed))
+		}
+		for _, r := range failed {
+			if r.Reason != "INVALID_CREDENTIALS" || r.Resource == "" || r.IP == "" || len(r.Extra) != 0 {
+				t.Fatalf("failed sign-in record %+v", r)
+			}
+			if r.Resource == "login:nobody@example.com" || r.Resource == "login:ada@example.com" {
+				t.Fatal("a failed sign-in record holds the address")
+			}
+		}
+
+		reg := e.registerClient(t, authz.ClientMetadata{ClientName: "svc", GrantTypes: []string{authz.GrantClientCredentials}, Scope: "mcp"})
+		cc := clientcredentials.Config{ClientID: reg.Client.GetID(), ClientSecret: reg.Secret, TokenURL: e.url + authz.TokenPath,
+			Scopes: []string{"mcp"}, AuthStyle: oauth2.AuthStyleInHeader}
+		tok, err := cc.Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		agent, err := e.k.OAuth.AgentForClient(ctx, reg.Client.GetID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		issued := events(storage.AuditFilter{AgentID: agent.ID, Event: authz.AuditEventTokenIssued})
+		var extra map[string]string
+		if len(issued) != 1 || json.Unmarshal(issued[0].Extra, &extra) != nil || extra["jti"] != jwtClaims(t, tok.AccessToken)["jti"] ||
+			issued[0].Action != "client_credentials" || issued[0].Resource != e.url+"/mcp" || issued[0].IP == "" {
+			t.Fatalf("token.issued records %+v", issued)
+		}
+		cc.ClientSecret = "wrong"
+		if _, err := cc.Token(ctx); err == nil {
+			t.Fatal("a wrong secret got a token")
+		}
+		refused := events(storage.AuditFilter{AgentID: agent.ID, Event: authz.AuditEventTokenRefused})
+		if len(refused) != 1 || refused[0].Reason != "invalid_client" || refused[0].Result != storage.AuditFail {
+			t.Fatalf("token.refused records %+v", refused)
+		}
+		if n, err := auditchain.VerifyLog(ctx, e.k.Store.Audit()); err != nil || n == 0 {
+			t.Fatalf("audit chain: %d %v", n, err)
+		}
+	})
+}
