@@ -19,7 +19,7 @@ import (
 
 // Audit events of the user layer.
 const (
-	AuditEventSignIn        = "sign_in"         // a session was issued (any method; Extra.method says which)
+	AuditEventSignIn        = "sign_in"        // a session was issued (any method; Extra.method says which)
 	AuditEventSignInFailure = "sign_in.failed" // wrong credentials, or a locked account
 )
 
