@@ -34,6 +34,11 @@ type Agent struct {
 	UpdatedAt    time.Time
 	LastActiveAt *time.Time
 	ExpiresAt    *time.Time
+
+	// OrganizationID is the organization the agent belongs to, if any; it
+	// is set at creation only. The organization's owners and admins manage
+	// the agent as its owner does.
+	OrganizationID *string
 }
 
 // Agents stores agents.
@@ -44,8 +49,10 @@ type Agents interface {
 	List(ctx context.Context, limit, offset int) ([]Agent, error) // by CreatedAt, ID
 	// ListByOwner returns the user's agents by CreatedAt, ID.
 	ListByOwner(ctx context.Context, userID string) ([]Agent, error)
+	// ListByOrganization returns the organization's agents by CreatedAt, ID.
+	ListByOrganization(ctx context.Context, orgID string) ([]Agent, error)
 	// Update writes Name, Metadata, ExpiresAt and UpdatedAt (not Status,
-	// Type, owner or client); ErrNotFound if no such agent.
+	// Type, owner, client or organization); ErrNotFound if no such agent.
 	Update(ctx context.Context, a *Agent) error
 	// SetStatus changes Status and UpdatedAt; ErrNotFound if no such agent.
 	SetStatus(ctx context.Context, id, status string, now time.Time) error
