@@ -216,8 +216,19 @@ func TestOrganizationRoles(t *testing.T) {
 		wantErr(t, "unknown email", err, users.ErrUserNotFound)
 		_, err = e.orgs.AddMember(ctx, owner, org.ID, users.AddMemberInput{UserID: "usr_x"})
 		wantErr(t, "malformed user id", err, users.ErrUserNotFound)
+		_, err = e.orgs.AddMember(ctx, owner, org.ID, users.AddMemberInput{UserID: "usr_\x00"})
+		wantErr(t, "user id with NUL", err, users.ErrUserNotFound)
+		_, _, err = e.orgs.Get(ctx, owner, "org_\xff")
+		wantErr(t, "organization id not UTF-8", err, users.ErrOrganizationNotFound)
 		_, err = e.orgs.UpdateRole(ctx, owner, org.ID, outsider.UserID, storage.OrgRoleAdmin)
 		wantErr(t, "re-role a non-member", err, users.ErrMemberNotFound)
+
+		// Users imported from Clerk keep their user_… ids.
+		imported := &storage.User{ID: "user_2abcClerk", Email: "imported@example.com", Name: "Imported"}
+		if err := e.store.Users().Create(ctx, imported); err != nil {
+			t.Fatal(err)
+		}
+		e.add(owner, org.ID, users.OrgActor{UserID: imported.ID}, storage.OrgRoleMember)
 
 		// A server admin acts as an owner without being a member.
 		root := users.OrgActor{UserID: outsider.UserID, ServerAdmin: true}

@@ -29,7 +29,7 @@ type Config struct {
 	LockoutDuration      time.Duration // default 15 min
 	RequireVerifiedEmail bool          // refuse password sign-in until verified
 	MaxOrgMembers        int           // members of one organization; default 100
-	MaxOrgsPerUser       int           // organizations one user belongs to; default 100
+	MaxOrgsPerUser       int           // organizations one user belongs to (not exact under races); default 100
 
 	Policy PasswordPolicy
 	Hasher *PasswordHasher
