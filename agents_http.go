@@ -34,6 +34,9 @@ type agentView struct {
 	// its place in the chain (0 for an agent a user created).
 	ParentID        *string `json:"parentId"`
 	DelegationDepth int     `json:"delegationDepth"`
+
+	// OrganizationID is null for an agent outside any organization.
+	OrganizationID *string `json:"organizationId"`
 }
 
 func toAgentView(a storage.Agent, grants []agents.Grant) agentView {
@@ -46,7 +49,7 @@ func toAgentView(a storage.Agent, grants []agents.Grant) agentView {
 	}
 	return agentView{ID: a.ID, Name: a.Name, Type: a.Type, Status: a.Status, OwnerID: a.OwnerUserID, ClientID: a.ClientID,
 		Permissions: grants, Metadata: md, ExpiresAt: a.ExpiresAt, LastActiveAt: a.LastActiveAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
-		ParentID: a.ParentID, DelegationDepth: a.DelegationDepth}
+		ParentID: a.ParentID, DelegationDepth: a.DelegationDepth, OrganizationID: a.OrganizationID}
 }
 
 func (k *Kavach) agentRoutes(mux *http.ServeMux) {
@@ -61,13 +64,17 @@ func (k *Kavach) agentRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/auth/authorize", k.handleAuthorizeDecision)
 }
 
-// agentOwner loads the agent of the path and lets only its owner or a
-// server admin through; others get 404, so ids cannot be probed.
+// agentOwner loads the agent of the path and lets only those who manage it
+// through (canManageAgent: its owner, a server admin, an owner or admin of
+// its organization); others get 404, so ids cannot be probed.
 func (k *Kavach) agentOwner(h func(http.ResponseWriter, *http.Request, users.SessionView, storage.Agent, []agents.Grant)) func(http.ResponseWriter, *http.Request, users.SessionView) {
 	return func(w http.ResponseWriter, r *http.Request, view users.SessionView) {
 		a, grants, err := k.Agents.Get(r.Context(), r.PathValue("id"))
-		if err == nil && !(a.OwnerUserID != nil && *a.OwnerUserID == view.User.ID) && !k.isAdmin(publicUser(view.User)) {
-			err = agents.ErrAgentNotFound
+		if err == nil {
+			var ok bool
+			if ok, err = k.canManageAgent(r.Context(), view, a); err == nil && !ok {
+				err = agents.ErrAgentNotFound
+			}
 		}
 		if err != nil {
 			k.failAgent(w, r, err)
@@ -107,6 +114,10 @@ type createAgentRequest struct {
 	Permissions []agents.Grant  `json:"permissions"`
 	ExpiresAt   *time.Time      `json:"expiresAt"`
 	Metadata    json.RawMessage `json:"metadata"`
+
+	// OrganizationID puts the agent in an organization the caller belongs
+	// to (any role).
+	OrganizationID string `json:"organizationId"`
 }
 
 func (k *Kavach) handleCreateAgent(w http.ResponseWriter, r *http.Request, view users.SessionView) {
@@ -116,7 +127,7 @@ func (k *Kavach) handleCreateAgent(w http.ResponseWriter, r *http.Request, view 
 	}
 	a, grants, key, err := k.Agents.Create(r.Context(), agents.CreateInput{
 		OwnerUserID: view.User.ID, Name: req.Name, Type: req.Type, Permissions: req.Permissions,
-		ExpiresAt: req.ExpiresAt, Metadata: req.Metadata,
+		ExpiresAt: req.ExpiresAt, Metadata: req.Metadata, OrganizationID: req.OrganizationID,
 	})
 	if err != nil {
 		k.failAgent(w, r, err)
@@ -126,6 +137,10 @@ func (k *Kavach) handleCreateAgent(w http.ResponseWriter, r *http.Request, view 
 }
 
 func (k *Kavach) handleListAgents(w http.ResponseWriter, r *http.Request, view users.SessionView) {
+	if q := r.URL.Query(); q.Has("organizationId") {
+		k.handleListOrgAgents(w, r, view, q.Get("organizationId"))
+		return
+	}
 	list, err := k.Agents.List(r.Context(), view.User.ID)
 	if err != nil {
 		k.failAgent(w, r, err)

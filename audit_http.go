@@ -17,7 +17,9 @@ import (
 
 // The audit API: query with filters and cursor pagination, and streaming
 // export with no row cap. Server admins see everything; other users see
-// the records of agents they own (they must name the agent).
+// the records of agents they manage (canManageAgent: agents they own, and
+// those of organizations where they are an owner or admin); they must name
+// the agent.
 
 type auditView struct {
 	Seq           int64     `json:"seq"`
@@ -81,8 +83,12 @@ func (k *Kavach) auditFilter(r *http.Request, view users.SessionView) (storage.A
 		return f, http.StatusForbidden, "Name one of your agents with agentId (only server admins see the whole log)."
 	}
 	a, _, err := k.Agents.Get(r.Context(), f.AgentID)
-	if err != nil || a.OwnerUserID == nil || *a.OwnerUserID != view.User.ID {
-		return f, http.StatusForbidden, "You can only read the audit records of your own agents."
+	ok := false
+	if err == nil {
+		ok, err = k.canManageAgent(r.Context(), view, a)
+	}
+	if err != nil || !ok {
+		return f, http.StatusForbidden, "You can only read the audit records of agents you manage."
 	}
 	return f, 0, ""
 }

@@ -40,6 +40,24 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusBadRequest, "INVALID_TOKEN", "The link is invalid, expired or already used."
 	case errors.Is(err, users.ErrSessionNotFound):
 		return http.StatusNotFound, "SESSION_NOT_FOUND", "No such session."
+	case errors.Is(err, users.ErrOrganizationNotFound):
+		return http.StatusNotFound, "ORGANIZATION_NOT_FOUND", "No such organization."
+	case errors.Is(err, users.ErrOrgForbidden):
+		return http.StatusForbidden, "FORBIDDEN", "Your role in the organization does not allow this."
+	case errors.Is(err, users.ErrOrgSlugTaken):
+		return http.StatusConflict, "ORGANIZATION_SLUG_TAKEN", "Another organization has this slug."
+	case errors.Is(err, users.ErrAlreadyMember):
+		return http.StatusConflict, "ALREADY_MEMBER", "The user is already a member of the organization."
+	case errors.Is(err, users.ErrMemberNotFound):
+		return http.StatusNotFound, "MEMBER_NOT_FOUND", "No such member of the organization."
+	case errors.Is(err, users.ErrLastOwner):
+		return http.StatusConflict, "LAST_OWNER", "An organization needs at least one owner: add another owner first."
+	case errors.Is(err, users.ErrOrgHasAgents):
+		return http.StatusConflict, "ORGANIZATION_HAS_AGENTS", "Revoke the organization's agents before deleting it."
+	case errors.Is(err, users.ErrOrgMemberLimit):
+		return http.StatusConflict, "MEMBER_LIMIT_REACHED", "The organization has reached its member limit."
+	case errors.Is(err, users.ErrOrgLimitReached):
+		return http.StatusConflict, "ORGANIZATION_LIMIT_REACHED", "The user belongs to the maximum number of organizations."
 	case errors.Is(err, users.ErrUserNotFound):
 		return http.StatusNotFound, "USER_NOT_FOUND", "No such user."
 	case errors.Is(err, users.ErrEmailNotVerified):

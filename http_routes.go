@@ -42,6 +42,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	k.adminRoutes(api)
 	k.agentRoutes(api)
 	k.auditRoutes(api)
+	k.organizationRoutes(api)
 
 	root := http.NewServeMux()
 	root.Handle("/api/auth/", k.checkOrigin(methodNotAllowedAsJSON(api)))

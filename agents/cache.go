@@ -173,6 +173,7 @@ func publicAgent(a storage.Agent, now time.Time) storage.Agent {
 	a.LastActiveAt = clonePtr(a.LastActiveAt)
 	a.ExpiresAt = clonePtr(a.ExpiresAt)
 	a.ParentID = clonePtr(a.ParentID)
+	a.OrganizationID = clonePtr(a.OrganizationID)
 	a.Status = effectiveStatus(&a, now)
 	return a
 }

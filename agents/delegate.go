@@ -90,6 +90,7 @@ func (s *Service) Delegate(ctx context.Context, parentID string, in DelegateInpu
 		ID: id.New("agt"), Type: parent.Type, Name: name, OwnerUserID: clonePtr(parent.OwnerUserID),
 		Status: storage.AgentActive, Metadata: md, CreatedAt: now, UpdatedAt: now,
 		ExpiresAt: earliest(parent.ExpiresAt, expires), ParentID: &parent.ID, DelegationDepth: parent.DelegationDepth + 1,
+		OrganizationID: clonePtr(parent.OrganizationID),
 	}
 	grants, rows, err := grantRows(child.ID, delegated, nil, now)
 	if err != nil {

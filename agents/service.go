@@ -140,6 +140,9 @@ type CreateInput struct {
 	Permissions []Grant
 	ExpiresAt   *time.Time
 	Metadata    json.RawMessage // a JSON object; empty means {}
+	// OrganizationID, when set, puts the agent in that organization; the
+	// owner must be a member of it (any role).
+	OrganizationID string
 }
 
 // Create stores a new active agent with its grants and one API key, all in
@@ -180,6 +183,10 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (storage.Agent, []
 	a := storage.Agent{
 		ID: id.New("agt"), Type: typ, Name: name, OwnerUserID: &owner, Status: storage.AgentActive,
 		Metadata: md, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires,
+	}
+	if in.OrganizationID != "" {
+		org := in.OrganizationID
+		a.OrganizationID = &org
 	}
 	grants, rows, err := grantRows(a.ID, grants, nil, now)
 	if err != nil {
@@ -227,6 +234,11 @@ func (s *Service) insert(ctx context.Context, a *storage.Agent, rows []storage.A
 		if live >= s.cfg.MaxAgentsPerOwner {
 			return ErrQuotaExceeded
 		}
+		if a.OrganizationID != nil {
+			if err := checkOrgMember(ctx, tx, *a.OrganizationID, owner); err != nil {
+				return err
+			}
+		}
 		if err := tx.Agents().Create(ctx, a); err != nil {
 			return err
 		}
@@ -235,6 +247,9 @@ func (s *Service) insert(ctx context.Context, a *storage.Agent, rows []storage.A
 		}
 		if err := tx.AgentKeys().Create(ctx, k); err != nil {
 			return err
+		}
+		if a.OrganizationID != nil {
+			payload["organizationId"] = *a.OrganizationID
 		}
 		if err := emit(ctx, tx, event, a.ID, payload, a.CreatedAt); err != nil {
 			return err
@@ -264,6 +279,53 @@ func (s *Service) List(ctx context.Context, ownerUserID string) ([]storage.Agent
 		list[i].Status = effectiveStatus(&list[i], now)
 	}
 	return list, nil
+}
+
+// ListByOrganization returns the organization's agents, oldest first,
+// revoked ones included, with Status as of now as in List.
+func (s *Service) ListByOrganization(ctx context.Context, orgID string) ([]storage.Agent, error) {
+	list, err := s.store.Agents().ListByOrganization(ctx, orgID)
+	if err != nil {
+		if errors.Is(err, storage.ErrInvalidValue) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list organization agents: %w", err)
+	}
+	now := s.now()
+	for i := range list {
+		list[i].Status = effectiveStatus(&list[i], now)
+	}
+	return list, nil
+}
+
+// checkOrgMember refuses an organization the user is not a member of (or
+// that does not exist: the answer is the same). It takes the
+// organization's row lock, as deleting the organization does, so an
+// agent cannot join an organization that is being deleted.
+func checkOrgMember(ctx context.Context, tx storage.Store, orgID, userID string) error {
+	if orgID == "" {
+		return nil
+	}
+	notMember := invalid("organizationId", "no such organization among yours")
+	member := func() error {
+		_, err := tx.Organizations().GetMember(ctx, orgID, userID)
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
+			return notMember
+		}
+		return err
+	}
+	// Check before locking, so that nobody can hold the lock of an
+	// organization they do not belong to; check again under the lock.
+	if err := member(); err != nil {
+		return err
+	}
+	if err := tx.Organizations().Lock(ctx, orgID); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return notMember
+		}
+		return fmt.Errorf("lock organization: %w", err)
+	}
+	return member()
 }
 
 // Get returns the agent and its grants, read from the store (not the

@@ -39,6 +39,11 @@ type Agent struct {
 	// the parent's depth plus one for a sub-agent.
 	ParentID        *string
 	DelegationDepth int
+
+	// OrganizationID is the organization the agent belongs to, if any; it
+	// is set at creation only. The organization's owners and admins manage
+	// the agent as its owner does.
+	OrganizationID *string
 }
 
 // Agents stores agents.
@@ -56,8 +61,10 @@ type Agents interface {
 	// ErrAlreadyExists if it has one (or the client is another agent's),
 	// ErrNotFound if there is no such agent.
 	SetClientID(ctx context.Context, id, clientID string, at time.Time) error
+	// ListByOrganization returns the organization's agents by CreatedAt, ID.
+	ListByOrganization(ctx context.Context, orgID string) ([]Agent, error)
 	// Update writes Name, Metadata, ExpiresAt and UpdatedAt (not Status,
-	// Type, owner or client); ErrNotFound if no such agent.
+	// Type, owner, client or organization); ErrNotFound if no such agent.
 	Update(ctx context.Context, a *Agent) error
 	// SetStatus changes Status and UpdatedAt; ErrNotFound if no such agent.
 	SetStatus(ctx context.Context, id, status string, now time.Time) error

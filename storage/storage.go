@@ -39,6 +39,7 @@ type Store interface {
 	AgentGrants() AgentGrants
 	AgentKeys() AgentKeys
 	Audit() AuditLog
+	Organizations() Organizations
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the
 	// transaction; fn's error (or a panic) rolls it back. Nested InTx calls on

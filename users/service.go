@@ -27,6 +27,8 @@ type Config struct {
 	LockoutThreshold     int           // consecutive failures that lock; default 10
 	LockoutDuration      time.Duration // default 15 min
 	RequireVerifiedEmail bool          // refuse password sign-in until verified
+	MaxOrgMembers        int           // members of one organization; default 100
+	MaxOrgsPerUser       int           // organizations one user belongs to (not exact under races); default 100
 
 	Policy PasswordPolicy
 	Hasher *PasswordHasher
@@ -52,6 +54,12 @@ func (c *Config) setDefaults() {
 	def(&c.LockoutDuration, 15*time.Minute)
 	if c.SessionCacheSize <= 0 {
 		c.SessionCacheSize = 100_000
+	}
+	if c.MaxOrgMembers <= 0 {
+		c.MaxOrgMembers = 100
+	}
+	if c.MaxOrgsPerUser <= 0 {
+		c.MaxOrgsPerUser = 100
 	}
 	if c.LockoutThreshold <= 0 {
 		c.LockoutThreshold = 10

@@ -9,7 +9,7 @@ import (
 
 type agents struct{ s *Store }
 
-const agentColumns = `id, type, name, owner_user_id, client_id, status, metadata, created_at, updated_at, last_active_at, expires_at, parent_id, delegation_depth`
+const agentColumns = `id, type, name, owner_user_id, client_id, status, metadata, created_at, updated_at, last_active_at, expires_at, parent_id, delegation_depth, organization_id`
 
 // agentRow scans the metadata as text and converts it afterwards.
 type agentRow struct {
@@ -19,7 +19,7 @@ type agentRow struct {
 
 func agentFields(a *agentRow) []any {
 	return []any{&a.ID, &a.Type, &a.Name, &a.OwnerUserID, &a.ClientID, &a.Status, &a.metadata,
-		&a.CreatedAt, &a.UpdatedAt, &a.LastActiveAt, &a.ExpiresAt, &a.ParentID, &a.DelegationDepth}
+		&a.CreatedAt, &a.UpdatedAt, &a.LastActiveAt, &a.ExpiresAt, &a.ParentID, &a.DelegationDepth, &a.OrganizationID}
 }
 
 func (a *agentRow) record() storage.Agent {
@@ -38,9 +38,9 @@ func (r agents) Create(ctx context.Context, a *storage.Agent) error {
 		a.Metadata = []byte("{}")
 	}
 	_, err := r.s.exec(ctx, "agents.create",
-		`INSERT INTO kavach_agent (`+agentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO kavach_agent (`+agentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Type, a.Name, a.OwnerUserID, a.ClientID, a.Status, string(a.Metadata),
-		a.CreatedAt, a.UpdatedAt, a.LastActiveAt, a.ExpiresAt, a.ParentID, a.DelegationDepth)
+		a.CreatedAt, a.UpdatedAt, a.LastActiveAt, a.ExpiresAt, a.ParentID, a.DelegationDepth, a.OrganizationID)
 	return err
 }
 
@@ -101,6 +101,11 @@ func (r agents) SetClientID(ctx context.Context, id, clientID string, at time.Ti
 		return err
 	}
 	return storage.ErrAlreadyExists
+}
+
+func (r agents) ListByOrganization(ctx context.Context, orgID string) ([]storage.Agent, error) {
+	return r.many(ctx, "agents.list_by_organization",
+		`SELECT `+agentColumns+` FROM kavach_agent WHERE organization_id = ? ORDER BY created_at, id`, []any{orgID})
 }
 
 func (r agents) Update(ctx context.Context, a *storage.Agent) error {
