@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kavachos/kavach/agents"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -54,6 +55,8 @@ type Config struct {
 	Email    EmailConfig
 	Limits   LimitsConfig
 	OAuth    OAuthConfig
+	Agents   AgentsConfig
+	Audit    AuditConfig
 
 	// VerifyLegacyHash checks a password against a hash Kavach does not know
 	// (imported from another system). On success the password is rehashed
@@ -76,6 +79,21 @@ type PasswordConfig struct {
 	MaxLength     int // default 128
 	Iterations    int // PBKDF2-SHA256 iterations; default 600,000
 	MaxConcurrent int // hashes computed at once; default GOMAXPROCS
+}
+
+// AgentsConfig controls agent principals.
+type AgentsConfig struct {
+	// MaxDelegationDepth bounds delegation chains: an agent a user created
+	// is depth 0, its sub-agents 1, and so on. Default 3, at most 10.
+	MaxDelegationDepth int
+}
+
+// AuditConfig controls the audit log.
+type AuditConfig struct {
+	// Retention deletes records older than this (checked every 10
+	// minutes); 0 keeps them forever. The chain stays verifiable: its
+	// anchor moves to the last record deleted. At least 24 h when set.
+	Retention time.Duration
 }
 
 // SessionConfig controls human sessions.
@@ -241,6 +259,12 @@ func (c Config) Validate() error {
 		if c.Env == EnvProduction {
 			bad("password iterations must be at least 100000 in production")
 		}
+	}
+	if c.Agents.MaxDelegationDepth < 0 || c.Agents.MaxDelegationDepth > agents.HardMaxDelegationDepth {
+		bad("agents max delegation depth must be between 1 and %d (0 means the default, %d)", agents.HardMaxDelegationDepth, agents.DefaultMaxDelegationDepth)
+	}
+	if c.Audit.Retention < 0 || c.Audit.Retention > 0 && c.Audit.Retention < 24*time.Hour {
+		bad("audit retention must be 0 (keep forever) or at least 24h")
 	}
 	if c.Session.UpdateAge > c.Session.TTL {
 		bad("session update age must not exceed the session TTL")

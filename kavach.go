@@ -121,7 +121,7 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	})
 	k := &Kavach{Users: svc, Store: store, cfg: cfg}
 	k.Audit = authz.NewAuditWriter(store.Audit())
-	k.Agents = agents.NewService(store, k.Audit, agents.Config{Now: cfg.Now, Logger: cfg.Logger})
+	k.Agents = agents.NewService(store, k.Audit, agents.Config{MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger})
 	k.Auth = &Auth{k: k, cookie: newCookieSpec(cfg.BaseURL)}
 	k.handler, err = k.routes()
 	if err != nil {
@@ -184,12 +184,25 @@ func (k *Kavach) every(ctx context.Context, interval time.Duration, what string,
 }
 
 // sweep deletes expired sessions, links and OAuth rows (codes, tokens and
-// used assertion ids are dead weight once expired).
+// used assertion ids are dead weight once expired), and audit records past
+// the retention period.
 func (k *Kavach) sweep(ctx context.Context) error {
 	_, _, errUsers := k.Users.SweepExpired(ctx)
 	_, errTokens := k.Store.OAuthTokens().DeleteExpired(ctx, k.cfg.Now())
-	return errors.Join(errUsers, errTokens)
+	var errAudit error
+	if k.cfg.Audit.Retention > 0 {
+		var n int
+		n, errAudit = k.Store.Audit().DeleteBefore(ctx, k.cfg.Now().Add(-k.cfg.Audit.Retention))
+		if n > 0 {
+			k.cfg.Logger.Info("audit retention: deleted old records", "records", n, "retention", k.cfg.Audit.Retention.String())
+		}
+	}
+	return errors.Join(errUsers, errTokens, errAudit)
 }
+
+// Sweep runs the periodic clean-up once, now: expired sessions, links and
+// OAuth rows, and audit records past Config.Audit.Retention.
+func (k *Kavach) Sweep(ctx context.Context) error { return k.sweep(ctx) }
 
 // OpenStore opens the store a database URL names (without migrating):
 // postgres:// or postgresql:// for PostgreSQL; sqlite:PATH, file:PATH or a

@@ -130,6 +130,8 @@ var settings = []setting{
 	{"oauth-allow-insecure-client-metadata", "KAVACH_OAUTH_ALLOW_INSECURE_CLIENT_METADATA", "false", "development only: fetch metadata documents and jwks_uri over http and from loopback/private addresses", boolean(func(o *options) *bool { return &o.cfg.OAuth.AllowInsecureClientMetadata })},
 	{"oauth-allow-dynamic-machine-clients", "KAVACH_OAUTH_ALLOW_DYNAMIC_MACHINE_CLIENTS", "false", "let open registration create client_credentials clients (otherwise operators register them)", boolean(func(o *options) *bool { return &o.cfg.OAuth.AllowDynamicMachineClients })},
 	{"oauth-disable-dynamic-registration", "KAVACH_OAUTH_DISABLE_DYNAMIC_REGISTRATION", "false", "turn off RFC 7591 dynamic client registration", boolean(func(o *options) *bool { return &o.cfg.OAuth.DisableDynamicRegistration })},
+	{"agents-max-delegation-depth", "KAVACH_AGENTS_MAX_DELEGATION_DEPTH", "3", "how deep delegation chains may go (agent → sub-agent → …), at most 10", integer(func(o *options) *int { return &o.cfg.Agents.MaxDelegationDepth })},
+	{"audit-retention", "KAVACH_AUDIT_RETENTION", "0", "delete audit records older than this (e.g. 2160h for 90 days); 0 keeps them forever", duration(func(o *options) *time.Duration { return &o.cfg.Audit.Retention })},
 }
 
 // parseSettings fills options from the environment, then from flags (flags
