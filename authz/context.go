@@ -8,7 +8,7 @@ const (
 	ctxAssertionClient ctxKey = iota
 	ctxMatchedRedirect
 	ctxAccessAudience
-	ctxExchange
+	ctxTokenRequest
 )
 
 // accessAudience is the audience the token endpoint narrowed this access

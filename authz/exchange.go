@@ -64,17 +64,10 @@ type AgentDirectory interface {
 	AgentIDForClient(ctx context.Context, clientID string) (string, error)
 }
 
-// exchangeState carries the "act" claim of a token being exchanged from
-// the grant handler to the token strategy, within one token request.
-type exchangeState struct{ act *Actor }
-
-func withExchangeState(ctx context.Context) (context.Context, *exchangeState) {
-	st := &exchangeState{}
-	return context.WithValue(ctx, ctxExchange, st), st
-}
-
+// exchangeAct is the "act" claim the exchange handler prepared for the
+// token being issued in this request, if any.
 func exchangeAct(ctx context.Context) *Actor {
-	if st, ok := ctx.Value(ctxExchange).(*exchangeState); ok {
+	if st := tokenRequestOf(ctx); st != nil {
 		return st.act
 	}
 	return nil
@@ -206,11 +199,11 @@ func (h *exchangeHandler) HandleTokenEndpointRequest(ctx context.Context, r fosi
 	if act.Act != nil && act.Act.Subject == act.Subject && act.Act.Act == nil {
 		act.Act = nil // an agent narrowing its own token does not nest itself
 	}
-	if st, ok := ctx.Value(ctxExchange).(*exchangeState); ok {
-		st.act = act
-	} else {
-		return fosite.ErrServerError.WithDebug("token exchange without exchange state")
+	st := tokenRequestOf(ctx)
+	if st == nil {
+		return fosite.ErrServerError.WithDebug("token exchange outside a token request")
 	}
+	st.act = act
 	return nil
 }
 

@@ -25,6 +25,9 @@ type fositeStore struct {
 	clients *clientRegistry
 	writer  *tokenWriter
 	now     func() time.Time
+	// issued, when set, gives the audit record of an access token being
+	// stored; it is written in the same transaction as the row.
+	issued func(ctx context.Context, req fosite.Requester) *storage.AuditRecord
 }
 
 // Every fosite storage interface we implement is asserted here, so a
@@ -90,7 +93,11 @@ func (s *fositeStore) put(ctx context.Context, kind, signature string, req fosit
 		Kind: kind, Signature: id.Hash(signature), RequestID: req.GetID(), ClientID: sr.ClientID,
 		Subject: subject, Active: true, RequestedAt: sr.RequestedAt.UTC(), ExpiresAt: ttl().UTC(), Data: data,
 	}
-	if err := s.writer.create(ctx, t); err != nil {
+	var audit *storage.AuditRecord
+	if kind == storage.TokenKindAccess && s.issued != nil {
+		audit = s.issued(ctx, req)
+	}
+	if err := s.writer.create(ctx, t, audit); err != nil {
 		// A client deleted on another node can still be in this node's
 		// cache for a moment; its rows then fail their foreign key.
 		if _, gerr := s.store.OAuthClients().Get(ctx, t.ClientID); errors.Is(gerr, storage.ErrNotFound) {

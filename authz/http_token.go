@@ -69,7 +69,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if a := r.PostForm.Get("client_assertion"); a != "" {
 		ctx = context.WithValue(ctx, ctxAssertionClient, unverifiedSubject(a))
 	}
-	ctx, _ = withExchangeState(ctx)
+	ctx = s.withTokenRequest(ctx, r, grant)
 	claim, err := s.redeem(ctx, grant, r.PostForm)
 	if err != nil {
 		s.logServerError("token claim", err)
@@ -130,12 +130,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if claim.contested(ctx) {
 		s.refuse(ctx, w, r, grant, ar, errRedeemedTwice)
-		return
-	}
-	if err := s.auditIssued(ctx, r, grant, ar, resp.GetAccessToken()); err != nil {
-		// No token leaves without its record; the stored one is never seen.
-		s.cfg.Logger.Error("audit an issued token; withholding it", "err", err)
-		s.provider.WriteAccessError(ctx, w, ar, fosite.ErrServerError)
 		return
 	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)

@@ -164,6 +164,9 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 		allowDynamicMachines: cfg.AllowDynamicMachineClients}
 	s.clients.docs = newMetadataDocs(cfg.CIMD, s.clients, cfg.Logger)
 	s.fstore = &fositeStore{store: store, clients: s.clients, writer: newTokenWriter(store), now: cfg.Now}
+	if cfg.Audit != nil {
+		s.fstore.issued = s.issuedRecord
+	}
 	s.fcfg = &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenTTL,
 		RefreshTokenLifespan:           cfg.RefreshTokenTTL,

@@ -68,41 +68,68 @@ func (s *Server) agentID(ctx context.Context, clientID string) (string, error) {
 	return s.cfg.Agents.AgentIDForClient(ctx, clientID)
 }
 
-// auditIssued records a token about to be handed out; an error means it
-// must not be.
-func (s *Server) auditIssued(ctx context.Context, r *http.Request, grant string, ar fosite.AccessRequester, token string) error {
-	if s.cfg.Audit == nil {
-		return nil
-	}
-	clientID := ar.GetClient().GetID()
-	rec := s.tokenRecord(ctx, r, AuditEventTokenIssued, grant, clientID)
-	rec.Result = storage.AuditOK
-	var jti string
-	if c, err := s.tokens.parse(token); err == nil {
-		jti = c.JTI
-		rec.Resource = strings.Join(c.Audience, " ")
-		if c.Subject != clientID {
-			// The token acts for someone else: a user, or (token exchange)
-			// the agent whose token was traded.
-			rec.ActingFor = c.Subject
-			if a, err := s.agentID(ctx, c.Subject); err == nil {
-				rec.ActingFor = a
-			}
-			rec.Chain = append(rec.Chain, rec.ActingFor)
-			for _, actor := range c.Act.Chain() {
-				if a, err := s.agentID(ctx, actor); err == nil {
-					actor = a
-				}
-				rec.Chain = append(rec.Chain, actor)
-			}
-			if c.Act == nil {
-				rec.Chain = append(rec.Chain, rec.AgentID)
-			}
+// tokenRequest is what one token request knows across fosite's calls:
+// the grant and the caller (for audit records), the act claim the
+// exchange handler prepared, and the claims of the access token issued.
+type tokenRequest struct {
+	grant, ip, userAgent string
+	act                  *Actor
+	issued               *AccessClaims
+}
+
+func (s *Server) withTokenRequest(ctx context.Context, r *http.Request, grant string) context.Context {
+	st := &tokenRequest{grant: grant, userAgent: truncate(r.UserAgent(), 512)}
+	if s.cfg.ClientIP != nil {
+		if ip := s.cfg.ClientIP(r); ip.IsValid() {
+			st.ip = ip.String()
 		}
 	}
-	rec.Extra, _ = json.Marshal(map[string]string{"clientId": clientID, "scope": strings.Join(ar.GetGrantedScopes(), " "), "jti": jti})
-	_, err := s.cfg.Audit.Record(ctx, rec)
-	return err
+	return context.WithValue(ctx, ctxTokenRequest, st)
+}
+
+func tokenRequestOf(ctx context.Context) *tokenRequest {
+	st, _ := ctx.Value(ctxTokenRequest).(*tokenRequest)
+	return st
+}
+
+// issuedRecord is the audit record of the access token just generated in
+// this request, stored in the same transaction as the token's row; nil
+// outside a token request.
+func (s *Server) issuedRecord(ctx context.Context, req fosite.Requester) *storage.AuditRecord {
+	st := tokenRequestOf(ctx)
+	if st == nil || st.issued == nil {
+		return nil
+	}
+	c := st.issued
+	clientID := req.GetClient().GetID()
+	rec := storage.AuditRecord{
+		ID: id.New("aud"), At: s.cfg.Now().UTC(), Kind: storage.AuditKindSecurity, Event: AuditEventTokenIssued,
+		Action: grantAction(st.grant), PrincipalType: "agent", PrincipalID: clientID, IP: st.ip, UserAgent: st.userAgent,
+		Resource: strings.Join(c.Audience, " "), Result: storage.AuditOK,
+	}
+	if a, err := s.agentID(ctx, clientID); err == nil {
+		rec.AgentID, rec.PrincipalID = a, a
+	}
+	if c.Subject != clientID {
+		// The token acts for someone else: a user, or (token exchange) the
+		// agent whose token was traded.
+		rec.ActingFor = c.Subject
+		if a, err := s.agentID(ctx, c.Subject); err == nil {
+			rec.ActingFor = a
+		}
+		rec.Chain = append(rec.Chain, rec.ActingFor)
+		for _, actor := range c.Act.Chain() {
+			if a, err := s.agentID(ctx, actor); err == nil {
+				actor = a
+			}
+			rec.Chain = append(rec.Chain, actor)
+		}
+		if c.Act == nil {
+			rec.Chain = append(rec.Chain, rec.PrincipalID)
+		}
+	}
+	rec.Extra, _ = json.Marshal(map[string]string{"clientId": clientID, "scope": c.Scope, "jti": c.JTI})
+	return &rec
 }
 
 // auditRefused records a refused token request of a known client.

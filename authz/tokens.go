@@ -107,6 +107,9 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 	if err != nil {
 		return "", "", fmt.Errorf("sign access token: %w", err)
 	}
+	if st := tokenRequestOf(ctx); st != nil {
+		st.issued = &c // for the token's audit record, written with its row
+	}
 	return token, t.AccessTokenSignature(ctx, token), nil
 }
 
