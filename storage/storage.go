@@ -39,6 +39,8 @@ type Store interface {
 	AgentGrants() AgentGrants
 	AgentKeys() AgentKeys
 	Audit() AuditLog
+	Budgets() Budgets
+	Usage() UsageCounters
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the
 	// transaction; fn's error (or a panic) rolls it back. Nested InTx calls on

@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AgentCredentials", agentCredentialTests},
 		{"Audit", auditTests},
 		{"AuditTamper", auditTamperTests},
+		{"Budgets", budgetTests},
+		{"Usage", usageTests},
 		{"InvalidValues", invalidValueTests},
 		{"Tx", txTests},
 		{"Schema", schemaTests},
