@@ -34,8 +34,11 @@ type Config struct {
 	MaxAgentsPerOwner int
 	// KeyPrefix starts every API key; default "kv_" (KavachOS's).
 	KeyPrefix string
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// BudgetTimeZone is where budget periods begin and end (calendar days
+	// and months); default UTC.
+	BudgetTimeZone *time.Location
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -44,6 +47,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "kv_"
+	}
+	if c.BudgetTimeZone == nil {
+		c.BudgetTimeZone = time.UTC
 	}
 	if c.Now == nil {
 		c.Now = time.Now
