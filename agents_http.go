@@ -210,41 +210,57 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 }
 
 // decisionPrincipal finds the agent a decision is for: the bearer
-// credential's agent (a kv_ API key, or an OAuth access token of an
-// agent's client), or, for a server admin's session, agentId.
+// credential's agent (see bearerAgent), or, for a server admin's session,
+// agentId.
 func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agentID string) (string, bool) {
 	unauthorized := func() (string, bool) {
 		w.Header().Set("WWW-Authenticate", `Bearer`)
 		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "An agent credential (API key or access token) is required.")
 		return "", false
 	}
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		tok := strings.TrimSpace(h[7:])
-		if strings.HasPrefix(tok, "kv_") {
-			a, err := k.Agents.AuthenticateKey(r.Context(), tok)
-			switch {
-			case err == nil:
-				return a.ID, true
-			case a.ID != "" && (errors.Is(err, agents.ErrAgentSuspended) || errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired)):
-				// A valid key of an agent that may not act: Decide answers
-				// (and audits) AGENT_SUSPENDED and friends.
-				return a.ID, true
-			default:
-				return unauthorized()
-			}
-		}
-		if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil {
-			if a, err := k.OAuth.AgentForClient(r.Context(), c.ClientID); err == nil {
-				return a.ID, true
-			}
-		}
-		// A human session token may still be an admin asking for an agent.
+	id, badKey := k.bearerAgent(r)
+	switch {
+	case id != "":
+		return id, true
+	case badKey:
+		return unauthorized()
 	}
+	// A human session token may still be an admin asking for an agent.
 	if agentID != "" {
 		if view, err := k.session(w, r); err == nil && k.isAdmin(publicUser(view.User)) {
 			return agentID, true
 		}
 	}
 	return unauthorized()
+}
+
+// bearerAgent returns the agent whose credential the request bears: a
+// kv_ API key, or an OAuth access token of an agent's client. A valid key
+// of an agent that may not act (suspended, revoked, expired) still names
+// it, so that what it asks is answered (and audited) as such. badKey
+// reports a kv_ key that does not authenticate; a bearer that is no agent
+// credential (a human session token, say) gives neither.
+func (k *Kavach) bearerAgent(r *http.Request) (agentID string, badKey bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) <= 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[7:])
+	if strings.HasPrefix(tok, "kv_") {
+		a, err := k.Agents.AuthenticateKey(r.Context(), tok)
+		switch {
+		case err == nil:
+			return a.ID, false
+		case a.ID != "" && (errors.Is(err, agents.ErrAgentSuspended) || errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired)):
+			return a.ID, false
+		default:
+			return "", true
+		}
+	}
+	if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil {
+		if a, err := k.OAuth.AgentForClient(r.Context(), c.ClientID); err == nil {
+			return a.ID, false
+		}
+	}
+	return "", false
 }

@@ -121,7 +121,11 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	})
 	k := &Kavach{Users: svc, Store: store, cfg: cfg}
 	k.Audit = authz.NewAuditWriter(store.Audit())
-	k.Agents = agents.NewService(store, k.Audit, agents.Config{Now: cfg.Now, Logger: cfg.Logger})
+	zone, err := budgetZone(cfg.BudgetTimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration: budget time zone: %w", err)
+	}
+	k.Agents = agents.NewService(store, k.Audit, agents.Config{Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})
 	k.Auth = &Auth{k: k, cookie: newCookieSpec(cfg.BaseURL)}
 	k.handler, err = k.routes()
 	if err != nil {
@@ -184,11 +188,12 @@ func (k *Kavach) every(ctx context.Context, interval time.Duration, what string,
 }
 
 // sweep deletes expired sessions, links and OAuth rows (codes, tokens and
-// used assertion ids are dead weight once expired).
+// used assertion ids are dead weight once expired), and old usage counters.
 func (k *Kavach) sweep(ctx context.Context) error {
 	_, _, errUsers := k.Users.SweepExpired(ctx)
 	_, errTokens := k.Store.OAuthTokens().DeleteExpired(ctx, k.cfg.Now())
-	return errors.Join(errUsers, errTokens)
+	_, errUsage := k.Agents.SweepUsage(ctx)
+	return errors.Join(errUsers, errTokens, errUsage)
 }
 
 // OpenStore opens the store a database URL names (without migrating):

@@ -521,3 +521,17 @@ func sortKeys(keys []storage.UsageKey) {
 
 // noCap stands for "no limit" in storage.UsageCounters.Add.
 const noCap = math.MaxInt64
+
+// UsageRetention is how long a usage counter is kept after its last
+// write: past the 35 days a late report may reach back, and long enough
+// to show the previous month.
+const UsageRetention = 100 * 24 * time.Hour
+
+// SweepUsage deletes usage counters not written for UsageRetention.
+func (s *Service) SweepUsage(ctx context.Context) (int, error) {
+	n, err := s.store.Usage().DeleteStale(ctx, s.now().Add(-UsageRetention))
+	if err != nil {
+		return 0, fmt.Errorf("sweep usage counters: %w", err)
+	}
+	return n, nil
+}
