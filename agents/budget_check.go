@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kavachos/kavach/storage"
@@ -71,20 +72,8 @@ func callCounters(budgets []storage.Budget, now time.Time, loc *time.Location) [
 		}
 	}
 	// The order every transaction takes counters in; see usageKeys.
-	keys := make([]storage.UsageKey, len(cs))
-	for i := range cs {
-		keys[i] = cs[i].key
-	}
-	sortKeys(keys)
-	sorted := make([]counter, 0, len(cs))
-	for _, k := range keys {
-		for i := range cs {
-			if cs[i].key == k {
-				sorted = append(sorted, cs[i])
-			}
-		}
-	}
-	return sorted
+	slices.SortFunc(cs, func(a, b counter) int { return compareKeys(a.key, b.key) })
+	return cs
 }
 
 // refuses reports whether usage u leaves no room for one more call.

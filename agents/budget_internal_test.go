@@ -3,6 +3,7 @@ package agents
 import (
 	"encoding/json"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -212,4 +213,30 @@ func TestCallCountersCaps(t *testing.T) {
 	if day.refuses(storage.Usage{Calls: 49, Cost: 1_999_999}) || !day.refuses(storage.Usage{Calls: 50}) {
 		t.Error("refuses disagrees with the caps")
 	}
+}
+
+// FuzzParseCost: whatever parseCost accepts is exactly the decimal's value
+// in millionths (checked with big.Rat), within bounds, and survives a
+// round trip through FormatCost.
+func FuzzParseCost(f *testing.F) {
+	for _, s := range []string{"0", "0.25", "12.5", "1000000000000", "1e3", "-1", "0.0000001", " 1", "00.010", "1.", ".5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := parseCost("cost", Amount(s))
+		if err != nil {
+			return
+		}
+		r, ok := new(big.Rat).SetString(s)
+		if !ok || strings.ContainsAny(s, "eE+-/ ") {
+			t.Fatalf("accepted %q", s)
+		}
+		want := new(big.Rat).Mul(r, big.NewRat(microsPerUnit, 1))
+		if !want.IsInt() || want.Num().Int64() != v || v < 0 || v > MaxCostUnits*microsPerUnit {
+			t.Fatalf("parseCost(%q) = %d, want %s", s, v, want.RatString())
+		}
+		if back, err := parseCost("cost", Amount(FormatCost(v))); err != nil || back != v {
+			t.Fatalf("round trip of %d: %d, %v", v, back, err)
+		}
+	})
 }

@@ -102,13 +102,9 @@ func parseCost(field string, a Amount) (int64, error) {
 	if len(frac) > CostDecimals {
 		return 0, invalid(field, "must have at most %d decimal places", CostDecimals)
 	}
-	n, err := strconv.ParseInt(strings.TrimLeft(whole, "0")+"0", 10, 64)
-	if err != nil || n/10 > MaxCostUnits {
-		return 0, invalid(field, "must be at most %d", MaxCostUnits)
-	}
-	n /= 10
-	f, _ := strconv.ParseInt(frac+strings.Repeat("0", CostDecimals-len(frac)), 10, 64)
-	if n == MaxCostUnits && f > 0 {
+	n, ok := parseDigits(whole, MaxCostUnits)
+	f, _ := parseDigits(frac+strings.Repeat("0", CostDecimals-len(frac)), microsPerUnit)
+	if !ok || n == MaxCostUnits && f > 0 {
 		return 0, invalid(field, "must be at most %d", MaxCostUnits)
 	}
 	return n*microsPerUnit + f, nil
@@ -123,11 +119,22 @@ func parseCalls(field string, a Amount, max int64) (int64, error) {
 	if !isDigits(s) {
 		return 0, invalid(field, "must be a whole number of calls")
 	}
-	n, err := strconv.ParseInt(strings.TrimLeft(s, "0")+"0", 10, 64)
-	if err != nil || n/10 > max {
+	n, ok := parseDigits(s, max)
+	if !ok {
 		return 0, invalid(field, "must be at most %d", max)
 	}
-	return n / 10, nil
+	return n, nil
+}
+
+// parseDigits reads ASCII digits (leading zeros allowed); ok is false for
+// a number above max.
+func parseDigits(s string, max int64) (n int64, ok bool) {
+	s = strings.TrimLeft(s, "0")
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n <= max
 }
 
 func isDigits(s string) bool {
@@ -513,10 +520,10 @@ func usageKeys(scopes []storage.BudgetScope, periods []string, t time.Time, loc 
 	return slices.Compact(keys)
 }
 
-func sortKeys(keys []storage.UsageKey) {
-	slices.SortFunc(keys, func(a, b storage.UsageKey) int {
-		return cmp.Or(cmp.Compare(a.Scope.Type, b.Scope.Type), cmp.Compare(a.Scope.ID, b.Scope.ID), cmp.Compare(a.Period, b.Period))
-	})
+func sortKeys(keys []storage.UsageKey) { slices.SortFunc(keys, compareKeys) }
+
+func compareKeys(a, b storage.UsageKey) int {
+	return cmp.Or(cmp.Compare(a.Scope.Type, b.Scope.Type), cmp.Compare(a.Scope.ID, b.Scope.ID), cmp.Compare(a.Period, b.Period))
 }
 
 // noCap stands for "no limit" in storage.UsageCounters.Add.
