@@ -1,6 +1,7 @@
 package kavach
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -244,39 +245,24 @@ type decisionCaller struct {
 }
 
 // decisionPrincipal finds the agent a decision is for: the bearer
-// credential's agent (a kv_ API key, or an OAuth access token of an
-// agent's client), or, for a server admin's session, agentId.
+// credential's agent (see bearerAgent), or, for a server admin's session,
+// agentId.
 func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agentID string) (decisionCaller, bool) {
 	unauthorized := func() (decisionCaller, bool) {
 		w.Header().Set("WWW-Authenticate", `Bearer`)
 		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "An agent credential (API key or access token) is required.")
 		return decisionCaller{}, false
 	}
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		tok := strings.TrimSpace(h[7:])
-		if strings.HasPrefix(tok, "kv_") {
-			a, err := k.Agents.AuthenticateKey(r.Context(), tok)
-			switch {
-			case err == nil:
-				return decisionCaller{agentID: a.ID}, true
-			case a.ID != "" && (errors.Is(err, agents.ErrAgentSuspended) || errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired)):
-				// A valid key of an agent that may not act: Decide answers
-				// (and audits) AGENT_SUSPENDED and friends.
-				return decisionCaller{agentID: a.ID}, true
-			default:
-				return unauthorized()
-			}
-		}
-		if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil {
-			// An agent that may not act still gets a decision (and an
-			// audit record) saying so.
-			if id, actingFor, chain, err := k.tokenPrincipal(r.Context(), c.Subject, c.ClientID, c.Act); err == nil {
-				return decisionCaller{agentID: id, actingFor: actingFor, chain: chain}, true
-			}
-		}
-		// A human session token may still be an admin asking for an agent.
+	cred, badKey := k.bearerAgent(r)
+	switch {
+	case cred.agentID != "":
+		// An agent that may not act still gets a decision (and an audit
+		// record) saying so.
+		return cred, true
+	case badKey:
+		return unauthorized()
 	}
+	// A human session token may still be an admin asking for an agent.
 	if agentID != "" {
 		if view, err := k.session(w, r); err == nil && k.isAdmin(publicUser(view.User)) {
 			return decisionCaller{agentID: agentID}, true
@@ -325,29 +311,9 @@ type delegateRequest struct {
 // answer is the sub-agent and its API key, as for POST /api/auth/agents.
 func (k *Kavach) handleDelegate(w http.ResponseWriter, r *http.Request) {
 	parentID := r.PathValue("id")
-	ctx := r.Context()
-	if agentID, ok := k.bearerAgent(r); ok {
-		if agentID != parentID {
-			k.failAgent(w, r, agents.ErrAgentNotFound) // an agent delegates only what it has
-			return
-		}
-		ctx = agents.WithActor(ctx, "agent", agentID)
-	} else {
-		view, err := k.session(w, r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer`)
-			httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Sign in, or use the agent's API key or access token.")
-			return
-		}
-		a, _, err := k.Agents.Get(ctx, parentID)
-		if err == nil && !(a.OwnerUserID != nil && *a.OwnerUserID == view.User.ID) && !k.isAdmin(publicUser(view.User)) {
-			err = agents.ErrAgentNotFound
-		}
-		if err != nil {
-			k.failAgent(w, r, err)
-			return
-		}
-		ctx = agents.WithActor(ctx, "user", view.User.ID)
+	ctx, ok := k.agentSelfOrManager(w, r, parentID, true)
+	if !ok {
+		return
 	}
 	var req delegateRequest
 	if !k.decode(w, r, &req) {
@@ -362,23 +328,82 @@ func (k *Kavach) handleDelegate(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"agent": toAgentView(child, grants), "token": key})
 }
 
-// bearerAgent is the agent a bearer credential in the request belongs to,
-// if it is an active agent's API key or an access token of an active
-// agent's client (a user's session token is not).
-func (k *Kavach) bearerAgent(r *http.Request) (string, bool) {
+// bearerAgent returns the agent whose credential the request bears: a
+// kv_ API key, or an OAuth access token of an agent's client (with whom
+// the token says it acts for). A valid credential of an agent that may not
+// act (suspended, revoked, expired, or below such an agent) still names
+// it, so that what it asks is answered (and audited) as such; callers that
+// need an active agent check with Agents.ActiveAgent. badKey reports a kv_
+// key that does not authenticate; a bearer that is no agent credential (a
+// human session token, say) gives neither.
+func (k *Kavach) bearerAgent(r *http.Request) (cred decisionCaller, badKey bool) {
 	h := r.Header.Get("Authorization")
 	if len(h) <= 7 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
+		return decisionCaller{}, false
 	}
 	tok := strings.TrimSpace(h[7:])
 	if strings.HasPrefix(tok, "kv_") {
 		a, err := k.Agents.AuthenticateKey(r.Context(), tok)
-		return a.ID, err == nil
+		switch {
+		case err == nil:
+			return decisionCaller{agentID: a.ID}, false
+		case a.ID != "" && (errors.Is(err, agents.ErrAgentSuspended) || errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired)):
+			return decisionCaller{agentID: a.ID}, false
+		default:
+			return decisionCaller{}, true
+		}
 	}
-	c, err := k.OAuth.VerifyAccessToken(r.Context(), tok)
+	if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil {
+		if id, actingFor, chain, err := k.tokenPrincipal(r.Context(), c.Subject, c.ClientID, c.Act); err == nil {
+			return decisionCaller{agentID: id, actingFor: actingFor, chain: chain}, false
+		}
+	}
+	return decisionCaller{}, false
+}
+
+// agentSelfOrManager authenticates a request about agent agentID made by
+// the agent itself (its API key or an access token of its client) or by a
+// user who manages it (session: owner, organization owner or admin, server
+// admin); others get 404, as if the agent did not exist. With active, the
+// agent acting for itself must be active (and every agent above it). The
+// context it returns names the actor for audit records.
+func (k *Kavach) agentSelfOrManager(w http.ResponseWriter, r *http.Request, agentID string, active bool) (context.Context, bool) {
+	ctx := r.Context()
+	cred, badKey := k.bearerAgent(r)
+	switch {
+	case cred.agentID != "":
+		if cred.agentID != agentID {
+			k.failAgent(w, r, agents.ErrAgentNotFound) // an agent speaks only for itself
+			return nil, false
+		}
+		if active {
+			if err := k.Agents.ActiveAgent(ctx, agentID); err != nil {
+				k.failAgent(w, r, err)
+				return nil, false
+			}
+		}
+		return agents.WithActor(ctx, "agent", agentID), true
+	case badKey:
+		w.Header().Set("WWW-Authenticate", `Bearer`)
+		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "The agent credential is not valid.")
+		return nil, false
+	}
+	view, err := k.session(w, r)
 	if err != nil {
-		return "", false
+		w.Header().Set("WWW-Authenticate", `Bearer`)
+		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Use the agent's API key or access token, or sign in as a user who manages it.")
+		return nil, false
 	}
-	a, err := k.Agents.ClientAgent(r.Context(), c.ClientID)
-	return a.ID, err == nil
+	a, _, err := k.Agents.Get(ctx, agentID)
+	if err == nil {
+		var ok bool
+		if ok, err = k.canManageAgent(ctx, view, a); err == nil && !ok {
+			err = agents.ErrAgentNotFound
+		}
+	}
+	if err != nil {
+		k.failAgent(w, r, err)
+		return nil, false
+	}
+	return agents.WithActor(ctx, "user", view.User.ID), true
 }

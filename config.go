@@ -49,6 +49,10 @@ type Config struct {
 	AdminEmails []string
 	// SkipMigrations turns off applying migrations in New.
 	SkipMigrations bool
+	// BudgetTimeZone is the IANA time zone (e.g. "America/Los_Angeles")
+	// in which the days and months of agent budgets begin; default "UTC".
+	// Changing it moves the current period's boundaries.
+	BudgetTimeZone string
 
 	Password PasswordConfig
 	Session  SessionConfig
@@ -152,6 +156,9 @@ func (c Config) Defaults() Config {
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite:kavach.db"
+	}
+	if c.BudgetTimeZone == "" {
+		c.BudgetTimeZone = "UTC"
 	}
 	setInt(&c.Password.MinLength, 8)
 	setInt(&c.Password.MaxLength, 128)
@@ -266,6 +273,9 @@ func (c Config) Validate() error {
 	if c.Audit.Retention < 0 || c.Audit.Retention > 0 && c.Audit.Retention < 24*time.Hour {
 		bad("audit retention must be 0 (keep forever) or at least 24h")
 	}
+	if _, err := budgetZone(c.BudgetTimeZone); err != nil {
+		bad("budget time zone: %v", err)
+	}
 	if c.Session.UpdateAge > c.Session.TTL {
 		bad("session update age must not exceed the session TTL")
 	}
@@ -294,6 +304,19 @@ func (c Config) Validate() error {
 		bad("production needs SMTP (KAVACH_SMTP_HOST) to send verification and reset mail")
 	}
 	return errors.Join(errs...)
+}
+
+// budgetZone loads the budget time zone. "Local" is refused: periods
+// would depend on the machine the server runs on.
+func budgetZone(name string) (*time.Location, error) {
+	if name == "Local" {
+		return nil, errors.New(`"Local" is not allowed; name an IANA zone such as "Europe/Berlin" or "UTC"`)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone name (e.g. \"America/Los_Angeles\")", name)
+	}
+	return loc, nil
 }
 
 // checkOrigin accepts scheme://host[:port] (a base URL may have a path).

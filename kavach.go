@@ -121,7 +121,11 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	})
 	k := &Kavach{Users: svc, Store: store, cfg: cfg}
 	k.Audit = authz.NewAuditWriter(store.Audit())
-	k.Agents = agents.NewService(store, k.Audit, agents.Config{MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger})
+	zone, err := budgetZone(cfg.BudgetTimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration: budget time zone: %w", err)
+	}
+	k.Agents = agents.NewService(store, k.Audit, agents.Config{MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})
 	k.Auth = &Auth{k: k, cookie: newCookieSpec(cfg.BaseURL)}
 	k.handler, err = k.routes()
 	if err != nil {
@@ -185,7 +189,7 @@ func (k *Kavach) every(ctx context.Context, interval time.Duration, what string,
 
 // sweep deletes expired sessions, links and OAuth rows (codes, tokens and
 // used assertion ids are dead weight once expired), and audit records past
-// the retention period.
+// the retention period, and old usage counters.
 func (k *Kavach) sweep(ctx context.Context) error {
 	_, _, errUsers := k.Users.SweepExpired(ctx)
 	_, errTokens := k.Store.OAuthTokens().DeleteExpired(ctx, k.cfg.Now())
@@ -197,7 +201,8 @@ func (k *Kavach) sweep(ctx context.Context) error {
 			k.cfg.Logger.Info("audit retention: deleted old records", "records", n, "retention", k.cfg.Audit.Retention.String())
 		}
 	}
-	return errors.Join(errUsers, errTokens, errAudit)
+	_, errUsage := k.Agents.SweepUsage(ctx)
+	return errors.Join(errUsers, errTokens, errAudit, errUsage)
 }
 
 // Sweep runs the periodic clean-up once, now: expired sessions, links and

@@ -3,6 +3,7 @@ package agents
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,9 @@ const (
 // apart from its two atomics.
 type principal struct {
 	agent    storage.Agent
-	set      *GrantSet // nil when setErr is set
-	setErr   error     // the stored grants do not compile: every decision is refused
+	set      *GrantSet        // nil when setErr is set
+	setErr   error            // the stored grants do not compile: every decision is refused
+	budgets  []storage.Budget // of every scope of the agent (BudgetScopes); nil when none
 	loadedAt time.Time
 
 	lastTouch  atomic.Int64 // UnixNano of LastActiveAt as this process knows it
@@ -131,7 +133,11 @@ func (s *Service) loadPrincipal(ctx context.Context, agentID string, now time.Ti
 	if err != nil {
 		return nil, agentErr("load agent grants", err)
 	}
-	p := &principal{agent: *a, loadedAt: now}
+	budgets, err := s.store.Budgets().ListByScopes(ctx, BudgetScopes(a))
+	if err != nil {
+		return nil, fmt.Errorf("load agent budgets: %w", err)
+	}
+	p := &principal{agent: *a, budgets: budgets, loadedAt: now}
 	if a.LastActiveAt != nil {
 		p.lastTouch.Store(a.LastActiveAt.UnixNano())
 	}

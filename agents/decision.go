@@ -67,6 +67,8 @@ type Decision struct {
 	// only with CodeUnavailable when the record could not be written.
 	AuditID          string
 	ApprovalRequired bool
+
+	budget *budgetNote // what budgets did, for the audit record
 }
 
 // Decide answers req and records the answer: one audit record per
@@ -79,7 +81,9 @@ type Decision struct {
 //     APPROVAL_REQUIRED is returned as the evaluator gives it.
 //  3. If allowed, the deciding grant's rate limits count the call
 //     (RATE_LIMITED when one is exhausted; a dry run only looks).
-//  4. The audit record is written; if that fails, the answer is
+//  4. If still allowed, the agent's budgets count the call
+//     (BUDGET_EXCEEDED when one has no room; see checkBudget).
+//  5. The audit record is written; if that fails, the answer is
 //     UNAVAILABLE, never an allow.
 func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	start := time.Now()
@@ -121,11 +125,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 		}
 		rec.Chain = append(rec.Chain, p.agent.ID)
 	}
-	if grantID != "" {
-		rec.Extra, _ = json.Marshal(struct {
-			Grant string `json:"grant"`
-		}{grantID})
-	}
+	rec.Extra = decisionExtra(grantID, d.budget)
 	// Latency is the time to decide; the audit write that follows is the
 	// writer's to measure.
 	rec.LatencyMicros = time.Since(start).Microseconds()
@@ -178,6 +178,7 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 			d = Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q allows %d calls per %s", grantID, l.Max, l.Window)}
 		}
 	}
+	d = s.checkBudget(ctx, p, d, now, req.DryRun)
 	s.touch(ctx, p, now)
 	return d, p, chain, grantID
 }

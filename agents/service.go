@@ -37,8 +37,11 @@ type Config struct {
 	// MaxDelegationDepth bounds delegation chains (see Delegate); default
 	// DefaultMaxDelegationDepth, at most HardMaxDelegationDepth.
 	MaxDelegationDepth int
-	Now                func() time.Time
-	Logger             *slog.Logger
+	// BudgetTimeZone is where budget periods begin and end (calendar days
+	// and months); default UTC.
+	BudgetTimeZone *time.Location
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -50,6 +53,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxDelegationDepth <= 0 {
 		c.MaxDelegationDepth = DefaultMaxDelegationDepth
+	}
+	if c.BudgetTimeZone == nil {
+		c.BudgetTimeZone = time.UTC
 	}
 	if c.Now == nil {
 		c.Now = time.Now

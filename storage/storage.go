@@ -40,6 +40,8 @@ type Store interface {
 	AgentKeys() AgentKeys
 	Audit() AuditLog
 	Organizations() Organizations
+	Budgets() Budgets
+	Usage() UsageCounters
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the
 	// transaction; fn's error (or a panic) rolls it back. Nested InTx calls on

@@ -95,6 +95,7 @@ var settings = []setting{
 	{"log-level", "KAVACH_LOG_LEVEL", "info", "debug, info, warn or error", str(func(o *options) *string { return &o.logLevel })},
 	{"log-format", "KAVACH_LOG_FORMAT", "text", "text or json", str(func(o *options) *string { return &o.logFormat })},
 	{"shutdown-timeout", "KAVACH_SHUTDOWN_TIMEOUT", "30s", "how long SIGTERM waits for in-flight requests", duration(func(o *options) *time.Duration { return &o.shutdownTimeout })},
+	{"budget-time-zone", "KAVACH_BUDGET_TIME_ZONE", "UTC", "IANA time zone (e.g. America/Los_Angeles) in which the days and months of agent budgets begin", str(func(o *options) *string { return &o.cfg.BudgetTimeZone })},
 	{"password-min-length", "KAVACH_PASSWORD_MIN_LENGTH", "8", "shortest accepted password (code points, at least 8)", integer(func(o *options) *int { return &o.cfg.Password.MinLength })},
 	{"password-max-length", "KAVACH_PASSWORD_MAX_LENGTH", "128", "longest accepted password (at most 1024)", integer(func(o *options) *int { return &o.cfg.Password.MaxLength })},
 	{"password-iterations", "KAVACH_PASSWORD_ITERATIONS", "600000", "PBKDF2-SHA256 iterations for new hashes; weaker stored hashes are upgraded at sign-in", integer(func(o *options) *int { return &o.cfg.Password.Iterations })},

@@ -18,6 +18,7 @@ var raceTests = []test{
 	{"Transactions", testRaceTransactions},
 	{"DeactivateOnce", testRaceDeactivateOnce},
 	{"RetireOnce", testRaceRetireOnce},
+	{"UsageCap", testRaceUsageCap},
 }
 
 // errLost is what a racer returns when the store told it another racer won.

@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Organizations", organizationTests},
 		{"Audit", auditTests},
 		{"AuditTamper", auditTamperTests},
+		{"Budgets", budgetTests},
+		{"Usage", usageTests},
 		{"InvalidValues", invalidValueTests},
 		{"Tx", txTests},
 		{"Schema", schemaTests},

@@ -41,6 +41,8 @@ func (s *Store) AgentGrants() storage.AgentGrants     { return agentGrants{s} }
 func (s *Store) AgentKeys() storage.AgentKeys         { return agentKeys{s} }
 func (s *Store) Audit() storage.AuditLog              { return auditLog{s} }
 func (s *Store) Organizations() storage.Organizations { return organizations{s} }
+func (s *Store) Budgets() storage.Budgets             { return budgets{s} }
+func (s *Store) Usage() storage.UsageCounters         { return usageCounters{s} }
 
 // Dialect names the driver.
 func (s *Store) Dialect() string { return s.d.Name }
