@@ -38,6 +38,7 @@ type Store interface {
 	Agents() Agents
 	AgentGrants() AgentGrants
 	AgentKeys() AgentKeys
+	Approvals() Approvals
 	Audit() AuditLog
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SigningKeys", signingKeyTests},
 		{"Agents", agentTests},
 		{"AgentCredentials", agentCredentialTests},
+		{"Approvals", approvalTests},
 		{"Audit", auditTests},
 		{"AuditTamper", auditTamperTests},
 		{"InvalidValues", invalidValueTests},
