@@ -57,8 +57,14 @@ type Decision struct {
 	Reason  string // a sentence for people; do not parse it
 	// AuditID names the durable audit record of this decision. It is empty
 	// only with CodeUnavailable when the record could not be written.
-	AuditID          string
+	AuditID string
+	// ApprovalRequired is set with CodeApprovalRequired.
 	ApprovalRequired bool
+	// ApprovalID names the approval request of an APPROVAL_REQUIRED answer
+	// (the one opened for the call, or reused), or the approval that let an
+	// allowed call through. Empty otherwise, and for a dry run that found
+	// no pending request.
+	ApprovalID string
 }
 
 // Decide answers req and records the answer: one audit record per
@@ -68,10 +74,11 @@ type Decision struct {
 //  1. The agent must exist and be active (AGENT_NOT_FOUND,
 //     AGENT_SUSPENDED, AGENT_REVOKED, AGENT_EXPIRED).
 //  2. Its grants are evaluated (GrantSet.Evaluate; see docs/agents.md).
-//     APPROVAL_REQUIRED is returned as the evaluator gives it.
-//  3. If allowed, the deciding grant's rate limits count the call
+//  3. APPROVAL_REQUIRED goes to the approvals (decideApproval): a usable
+//     approval of the call lets it through, else a request is opened.
+//  4. If allowed, the deciding grant's rate limits count the call
 //     (RATE_LIMITED when one is exhausted; a dry run only looks).
-//  4. The audit record is written; if that fails, the answer is
+//  5. The audit record is written; if that fails, the answer is
 //     UNAVAILABLE, never an allow.
 func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	start := time.Now()
@@ -94,13 +101,12 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	if req.IP.IsValid() {
 		rec.IP = req.IP.String()
 	}
-	if p != nil && p.agent.Type == storage.AgentDelegated && p.agent.OwnerUserID != nil {
-		rec.ActingFor = *p.agent.OwnerUserID // a delegated agent always acts for its user
-	}
+	rec.ActingFor = actingFor(p)
 	if grantID != "" {
 		rec.Extra, _ = json.Marshal(struct {
-			Grant string `json:"grant"`
-		}{grantID})
+			Grant    string `json:"grant"`
+			Approval string `json:"approval,omitempty"`
+		}{grantID, d.ApprovalID})
 	}
 	// Latency is the time to decide; the audit write that follows is the
 	// writer's to measure.
@@ -146,7 +152,9 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 	if out.Grant != nil {
 		grantID = out.Grant.ID
 	}
-	if out.Allowed && len(out.RateLimits) > 0 {
+	if out.RequireApproval {
+		d = s.decideApproval(ctx, req, p, out, grantID, now)
+	} else if out.Allowed && len(out.RateLimits) > 0 {
 		if l, ok := s.limits.take(p.agent.ID, grantID, out.RateLimits, now, !req.DryRun); !ok {
 			d = Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q allows %d calls per %s", grantID, l.Max, l.Window)}
 		}

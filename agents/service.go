@@ -34,8 +34,11 @@ type Config struct {
 	MaxAgentsPerOwner int
 	// KeyPrefix starts every API key; default "kv_" (KavachOS's).
 	KeyPrefix string
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// ApprovalTTL is how long an approval request stays pending, and how
+	// long a once approval stays usable after it is given; default 1h.
+	ApprovalTTL time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -44,6 +47,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "kv_"
+	}
+	if c.ApprovalTTL <= 0 {
+		c.ApprovalTTL = time.Hour
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -58,6 +64,9 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	if c.MaxAgentsPerOwner < 0 {
 		return errors.New("agents: MaxAgentsPerOwner must not be negative")
+	}
+	if c.ApprovalTTL < 0 {
+		return errors.New("agents: ApprovalTTL must not be negative")
 	}
 	if len(c.KeyPrefix) > 8 {
 		return errors.New("agents: KeyPrefix must be at most 8 bytes")
