@@ -206,45 +206,63 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 	if !d.Allowed {
 		out["code"], out["reason"] = d.Code, d.Reason
 	}
+	if d.ApprovalID != "" {
+		out["approvalId"] = d.ApprovalID
+	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
 // decisionPrincipal finds the agent a decision is for: the bearer
-// credential's agent (a kv_ API key, or an OAuth access token of an
-// agent's client), or, for a server admin's session, agentId.
+// credential's agent (see bearerAgent), or, for a server admin's session,
+// agentId.
 func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agentID string) (string, bool) {
-	unauthorized := func() (string, bool) {
-		w.Header().Set("WWW-Authenticate", `Bearer`)
-		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "An agent credential (API key or access token) is required.")
-		return "", false
+	id, rejected := k.bearerAgent(r)
+	if id != "" {
+		return id, true
 	}
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		tok := strings.TrimSpace(h[7:])
-		if strings.HasPrefix(tok, "kv_") {
-			a, err := k.Agents.AuthenticateKey(r.Context(), tok)
-			switch {
-			case err == nil:
-				return a.ID, true
-			case a.ID != "" && (errors.Is(err, agents.ErrAgentSuspended) || errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired)):
-				// A valid key of an agent that may not act: Decide answers
-				// (and audits) AGENT_SUSPENDED and friends.
-				return a.ID, true
-			default:
-				return unauthorized()
-			}
-		}
-		if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil {
-			if a, err := k.OAuth.AgentForClient(r.Context(), c.ClientID); err == nil {
-				return a.ID, true
-			}
-		}
+	if !rejected && agentID != "" {
 		// A human session token may still be an admin asking for an agent.
-	}
-	if agentID != "" {
 		if view, err := k.session(w, r); err == nil && k.isAdmin(publicUser(view.User)) {
 			return agentID, true
 		}
 	}
-	return unauthorized()
+	agentUnauthorized(w)
+	return "", false
+}
+
+// bearerAgent authenticates an agent by the request's bearer credential:
+// a kv_ API key, or an OAuth access token of an agent's client. A valid key
+// of an agent that may not act (suspended, revoked, expired) still names
+// it, so a decision about it can be recorded. rejected reports a kv_ key
+// that does not authenticate: the caller meant to be an agent, so no other
+// reading of the request applies. Neither means the bearer, if any, is not
+// an agent's (it may be a user's session token).
+func (k *Kavach) bearerAgent(r *http.Request) (agentID string, rejected bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) <= 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[7:])
+	if strings.HasPrefix(tok, "kv_") {
+		a, err := k.Agents.AuthenticateKey(r.Context(), tok)
+		switch {
+		case err == nil:
+			return a.ID, false
+		case a.ID != "" && (errors.Is(err, agents.ErrAgentSuspended) || errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired)):
+			return a.ID, false
+		default:
+			return "", true
+		}
+	}
+	if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil {
+		if a, err := k.OAuth.AgentForClient(r.Context(), c.ClientID); err == nil {
+			return a.ID, false
+		}
+	}
+	return "", false
+}
+
+func agentUnauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer`)
+	httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "An agent credential (API key or access token) is required.")
 }

@@ -41,6 +41,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	api.HandleFunc("PATCH /api/auth/user", k.signedIn(k.handleUpdateUser))
 	k.adminRoutes(api)
 	k.agentRoutes(api)
+	k.approvalRoutes(api)
 	k.auditRoutes(api)
 
 	root := http.NewServeMux()
@@ -52,6 +53,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	if err := k.setupOAuth(context.Background(), root); err != nil {
 		return nil, err
 	}
+	k.approvalPages(root)
 	return k.secure(root), nil
 }
 
