@@ -98,6 +98,9 @@ func (s *Service) ListApprovals(ctx context.Context, q ApprovalQuery) ([]storage
 		return nil, "", invalid("status", "must be %q, %q, %q or %q", storage.ApprovalPending, storage.ApprovalApproved,
 			storage.ApprovalDenied, storage.ApprovalExpired)
 	}
+	if !utf8.ValidString(q.AgentID) || strings.IndexByte(q.AgentID, 0) >= 0 {
+		return nil, "", nil // no agent has such an id
+	}
 	now := s.now()
 	list, next, err := s.store.Approvals().List(ctx, storage.ApprovalFilter{OwnerUserID: q.OwnerUserID, AgentID: q.AgentID,
 		Status: q.Status, Now: now, Cursor: q.Cursor, Limit: q.Limit})
@@ -137,7 +140,7 @@ func (s *Service) ApproveRequest(ctx context.Context, approvalID, decidedBy stri
 		if in.Duration != 0 {
 			return storage.Approval{}, invalid("durationSeconds", "applies to a window approval only")
 		}
-		in.Mode, until = storage.ApprovalOnce, now.Add(s.cfg.ApprovalTTL)
+		in.Mode, until = storage.ApprovalOnce, now.Add(s.cfg.ApprovalTTL).Truncate(time.Millisecond)
 	case storage.ApprovalWindow:
 		if in.Duration <= 0 || in.Duration > MaxApprovalWindow {
 			return storage.Approval{}, invalid("durationSeconds", "a window approval needs a duration between 1 and %d seconds",

@@ -119,7 +119,8 @@ func (s *Service) openApproval(ctx context.Context, req DecideRequest, p *princi
 		args, cut := approvalArguments(req.Arguments)
 		a := storage.Approval{
 			ID: id.New("apr"), AgentID: key.AgentID, ActingFor: actingFor(p), Action: key.Action, Resource: key.Resource,
-			ArgsDigest: key.ArgsDigest, Arguments: args, ArgumentsTruncated: cut, RequestedAt: now, ExpiresAt: now.Add(s.cfg.ApprovalTTL),
+			ArgsDigest: key.ArgsDigest, Arguments: args, ArgumentsTruncated: cut,
+			RequestedAt: now, ExpiresAt: now.Add(s.cfg.ApprovalTTL).Truncate(time.Millisecond),
 		}
 		if p.agent.OwnerUserID != nil {
 			owner := *p.agent.OwnerUserID // the cached agent is shared: do not alias it
