@@ -234,6 +234,9 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 	if !d.Allowed {
 		out["code"], out["reason"] = d.Code, d.Reason
 	}
+	if d.ApprovalID != "" {
+		out["approvalId"] = d.ApprovalID
+	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
@@ -249,8 +252,7 @@ type decisionCaller struct {
 // agentId.
 func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agentID string) (decisionCaller, bool) {
 	unauthorized := func() (decisionCaller, bool) {
-		w.Header().Set("WWW-Authenticate", `Bearer`)
-		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "An agent credential (API key or access token) is required.")
+		agentUnauthorized(w)
 		return decisionCaller{}, false
 	}
 	cred, badKey := k.bearerAgent(r)
@@ -269,6 +271,11 @@ func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agent
 		}
 	}
 	return unauthorized()
+}
+
+func agentUnauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer`)
+	httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "An agent credential (API key or access token) is required.")
 }
 
 // handleAgentClient is POST /api/auth/agents/{id}/oauth-client: the agent

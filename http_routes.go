@@ -42,6 +42,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	k.adminRoutes(api)
 	k.agentRoutes(api)
 	k.budgetRoutes(api)
+	k.approvalRoutes(api)
 	k.auditRoutes(api)
 	k.organizationRoutes(api)
 
@@ -54,6 +55,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	if err := k.setupOAuth(context.Background(), root); err != nil {
 		return nil, err
 	}
+	k.approvalPages(root)
 	return k.secure(root), nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/mcp"
-	"github.com/kavachos/kavach/users"
 )
 
 // OAuthConfig configures the OAuth 2.1 authorization server.
@@ -116,15 +115,8 @@ func firstNonEmpty(a, b string) string {
 // browserPrincipal is the authorize endpoint's view of the browser's
 // session: the cookie only (a bearer token is not a browser sign-in).
 func (k *Kavach) browserPrincipal(r *http.Request) (authz.Principal, bool) {
-	c, err := r.Cookie(k.Auth.cookie.name)
-	if err != nil || c.Value == "" {
-		return authz.Principal{}, false
-	}
-	view, _, err := k.Users.Authenticate(r.Context(), c.Value, false)
-	if err != nil {
-		if !errors.Is(err, users.ErrUnauthenticated) {
-			k.cfg.Logger.Error("session lookup failed", "err", err)
-		}
+	view, ok := k.pageSession(r)
+	if !ok {
 		return authz.Principal{}, false
 	}
 	return authz.Principal{UserID: view.User.ID, AuthTime: view.Session.CreatedAt}, true

@@ -57,9 +57,10 @@ type signInView struct {
 	Action, ReturnTo, Email, Error string
 }
 
-// validReturn accepts only our own authorize endpoint as a return target.
+// validReturn accepts only our own authorize endpoint and approvals page
+// as a return target.
 func (k *Kavach) validReturn(rt string) bool {
-	return strings.HasPrefix(rt, k.cfg.BaseURL+authz.AuthorizePath+"?") && len(rt) <= 8192
+	return rt == k.cfg.BaseURL+approvalsPagePath || strings.HasPrefix(rt, k.cfg.BaseURL+authz.AuthorizePath+"?") && len(rt) <= 8192
 }
 
 func (k *Kavach) signInPage(w http.ResponseWriter, r *http.Request) {

@@ -18,16 +18,17 @@ type budgetNote struct {
 }
 
 // decisionExtra is the Extra of a decision's audit record: the deciding
-// grant and what budgets did.
-func decisionExtra(grantID string, n *budgetNote) []byte {
-	if grantID == "" && n == nil {
+// grant, the approval that let it through, and what budgets did.
+func decisionExtra(grantID, approvalID string, n *budgetNote) []byte {
+	if grantID == "" && approvalID == "" && n == nil {
 		return nil
 	}
 	x := struct {
 		Grant          string   `json:"grant,omitempty"`
+		Approval       string   `json:"approval,omitempty"`
 		Budget         string   `json:"budget,omitempty"`
 		BudgetWarnings []string `json:"budgetWarnings,omitempty"`
-	}{Grant: grantID}
+	}{Grant: grantID, Approval: approvalID}
 	if n != nil {
 		x.Budget, x.BudgetWarnings = n.exceeded, n.warnings
 	}

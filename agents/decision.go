@@ -65,8 +65,14 @@ type Decision struct {
 	Reason  string // a sentence for people; do not parse it
 	// AuditID names the durable audit record of this decision. It is empty
 	// only with CodeUnavailable when the record could not be written.
-	AuditID          string
+	AuditID string
+	// ApprovalRequired is set with CodeApprovalRequired.
 	ApprovalRequired bool
+	// ApprovalID names the approval request of an APPROVAL_REQUIRED answer
+	// (the one opened for the call, or reused), or the approval that let an
+	// allowed call through. Empty otherwise, and for a dry run that found
+	// no pending request.
+	ApprovalID string
 
 	budget *budgetNote // what budgets did, for the audit record
 }
@@ -75,15 +81,18 @@ type Decision struct {
 // decision, durable before Decide returns, including decisions about
 // unknown, suspended, revoked and expired agents. The steps:
 //
-//  1. The agent must exist and be active (AGENT_NOT_FOUND,
-//     AGENT_SUSPENDED, AGENT_REVOKED, AGENT_EXPIRED).
-//  2. Its grants are evaluated (GrantSet.Evaluate; see docs/agents.md).
-//     APPROVAL_REQUIRED is returned as the evaluator gives it.
-//  3. If allowed, the deciding grant's rate limits count the call
+//  1. The agent, and every agent above it in its delegation chain, must
+//     exist and be active (AGENT_NOT_FOUND, AGENT_SUSPENDED,
+//     AGENT_REVOKED, AGENT_EXPIRED).
+//  2. Its grants are evaluated (GrantSet.Evaluate; see docs/agents.md),
+//     and for a sub-agent each ancestor's too (allowedByAncestors).
+//  3. APPROVAL_REQUIRED goes to the approvals (decideApproval): a usable
+//     approval of the call lets it through, else a request is opened.
+//  4. If allowed, the deciding grant's rate limits count the call
 //     (RATE_LIMITED when one is exhausted; a dry run only looks).
-//  4. If still allowed, the agent's budgets count the call
+//  5. If still allowed, the agent's budgets count the call
 //     (BUDGET_EXCEEDED when one has no room; see checkBudget).
-//  5. The audit record is written; if that fails, the answer is
+//  6. The audit record is written; if that fails, the answer is
 //     UNAVAILABLE, never an allow.
 func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	start := time.Now()
@@ -106,12 +115,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	if req.IP.IsValid() {
 		rec.IP = req.IP.String()
 	}
-	switch {
-	case req.ActingFor != "":
-		rec.ActingFor = auditText(req.ActingFor, 128)
-	case p != nil && p.agent.Type == storage.AgentDelegated && p.agent.OwnerUserID != nil:
-		rec.ActingFor = *p.agent.OwnerUserID // a delegated agent always acts for its user
-	}
+	rec.ActingFor = actingFor(req, p)
 	switch {
 	case len(req.Chain) > 0:
 		rec.Chain = make([]string, 0, min(len(req.Chain), HardMaxDelegationDepth+2))
@@ -125,7 +129,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 		}
 		rec.Chain = append(rec.Chain, p.agent.ID)
 	}
-	rec.Extra = decisionExtra(grantID, d.budget)
+	rec.Extra = decisionExtra(grantID, d.ApprovalID, d.budget)
 	// Latency is the time to decide; the audit write that follows is the
 	// writer's to measure.
 	rec.LatencyMicros = time.Since(start).Microseconds()
@@ -173,7 +177,9 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 	if out.Grant != nil {
 		grantID = out.Grant.ID
 	}
-	if d.Allowed && len(out.RateLimits) > 0 {
+	if d.ApprovalRequired {
+		d = s.decideApproval(ctx, req, p, out, grantID, now)
+	} else if d.Allowed && len(out.RateLimits) > 0 {
 		if l, ok := s.limits.take(p.agent.ID, grantID, out.RateLimits, now, !req.DryRun); !ok {
 			d = Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q allows %d calls per %s", grantID, l.Max, l.Window)}
 		}

@@ -73,6 +73,18 @@ func (rc *rateCounters) take(agent, grant string, limits []RateLimit, now time.T
 	return RateLimit{}, true
 }
 
+// giveBack undoes a take(…, now, true) that counted a call which was then
+// refused after all; call it with the same arguments as the take.
+func (rc *rateCounters) giveBack(agent, grant string, limits []RateLimit, now time.Time) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, l := range limits {
+		if c := rc.m[rateKey{agent, grant, l.Window}]; c != nil && !now.Before(c.start) && now.Before(c.end) && c.n > 0 {
+			c.n--
+		}
+	}
+}
+
 // shrink drops counters whose window has ended and, if that is not enough,
 // an arbitrary tenth of the rest (each loses its count: a few calls more
 // are allowed, never fewer).

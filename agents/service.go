@@ -40,8 +40,11 @@ type Config struct {
 	// BudgetTimeZone is where budget periods begin and end (calendar days
 	// and months); default UTC.
 	BudgetTimeZone *time.Location
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// ApprovalTTL is how long an approval request stays pending, and how
+	// long a once approval stays usable after it is given; default 1h.
+	ApprovalTTL time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -56,6 +59,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BudgetTimeZone == nil {
 		c.BudgetTimeZone = time.UTC
+	}
+	if c.ApprovalTTL <= 0 {
+		c.ApprovalTTL = time.Hour
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -73,6 +79,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDelegationDepth < 0 || c.MaxDelegationDepth > HardMaxDelegationDepth {
 		return fmt.Errorf("agents: MaxDelegationDepth must be between 0 (the default, %d) and %d", DefaultMaxDelegationDepth, HardMaxDelegationDepth)
+	}
+	if c.ApprovalTTL < 0 {
+		return errors.New("agents: ApprovalTTL must not be negative")
 	}
 	if len(c.KeyPrefix) > 8 {
 		return errors.New("agents: KeyPrefix must be at most 8 bytes")

@@ -38,6 +38,7 @@ type Store interface {
 	Agents() Agents
 	AgentGrants() AgentGrants
 	AgentKeys() AgentKeys
+	Approvals() Approvals
 	Audit() AuditLog
 	Organizations() Organizations
 	Budgets() Budgets
