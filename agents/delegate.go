@@ -101,7 +101,13 @@ func (s *Service) Delegate(ctx context.Context, parentID string, in DelegateInpu
 		"name": child.Name, "depth": child.DelegationDepth, "keyPrefix": k.Prefix}
 	extra := map[string]any{"parentId": parent.ID, "depth": child.DelegationDepth, "grants": len(grants), "keyPrefix": k.Prefix}
 	// The parent may have been suspended or revoked since it was read.
+	// Its row stays locked until the child is stored: a concurrent Revoke
+	// either finishes first (and the check sees it) or waits, and then
+	// finds the child to revoke with it.
 	recheck := func(tx storage.Store) error {
+		if err := tx.Agents().Lock(ctx, parentID); err != nil {
+			return agentErr("lock delegating agent", err)
+		}
 		_, _, err := s.delegator(ctx, tx, parentID, now)
 		return err
 	}

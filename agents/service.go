@@ -534,23 +534,30 @@ func (u update) apply(ctx context.Context, s *Service, tx storage.Store, agentID
 // the access and refresh tokens of its OAuth client deactivated, with an
 // outbox event and an audit record — and the same for every sub-agent
 // below it, however deep — in one transaction. Revoking a revoked agent
-// changes nothing and is not an error.
+// is not an error; it revokes any sub-agent of it still active.
 func (s *Service) Revoke(ctx context.Context, agentID string) error {
 	now := s.now()
 	var revoked []string
 	err := s.store.InTx(ctx, func(tx storage.Store) error {
 		revoked = revoked[:0]
+		if err := tx.Agents().Lock(ctx, agentID); err != nil {
+			return agentErr("lock agent", err)
+		}
 		a, err := tx.Agents().Get(ctx, agentID)
 		if err != nil {
 			return agentErr("get agent", err)
 		}
-		if a.Status == storage.AgentRevoked {
-			return nil
-		}
+		// An agent already revoked is walked too: a sub-agent created while
+		// it was being revoked elsewhere is caught the next time.
 		queue := []*storage.Agent{a}
 		for len(queue) > 0 {
 			cur := queue[0]
 			queue = queue[1:]
+			if cur.ID != a.ID {
+				if err := tx.Agents().Lock(ctx, cur.ID); err != nil {
+					return agentErr("lock sub-agent", err)
+				}
+			}
 			if cur.Status != storage.AgentRevoked {
 				cause := ""
 				if cur.ID != a.ID {

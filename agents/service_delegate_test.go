@@ -3,6 +3,7 @@ package agents_test
 import (
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,4 +169,41 @@ func TestDelegationApprovalAndLimits(t *testing.T) {
 	if _, _, _, err := e.svc.Delegate(t.Context(), "agt_missing", agents.DelegateInput{Name: "x", Permissions: grants[:1]}); !errors.Is(err, agents.ErrAgentNotFound) {
 		t.Fatalf("missing parent: %v", err)
 	}
+}
+
+// Revoking a parent while sub-agents are being created under it never
+// leaves an active sub-agent of a revoked parent (on PostgreSQL the two
+// meet on the parent's row lock).
+func TestRevokeRacesDelegate(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		sub := []agents.Grant{{Resource: "mcp:github:issues", Actions: []string{"read"}}}
+		for round := range 8 {
+			p, _, _ := e.create(t, agents.CreateInput{Permissions: []agents.Grant{readGitHub}})
+			var wg sync.WaitGroup
+			for range 3 {
+				wg.Go(func() {
+					_, _, _, err := e.svc.Delegate(ctx, p.ID, agents.DelegateInput{Name: "racer", Permissions: sub})
+					if err != nil && !errors.Is(err, agents.ErrAgentRevoked) && !errors.Is(err, agents.ErrQuotaExceeded) {
+						t.Errorf("delegate: %v", err)
+					}
+				})
+			}
+			wg.Go(func() {
+				if err := e.svc.Revoke(ctx, p.ID); err != nil {
+					t.Errorf("revoke: %v", err)
+				}
+			})
+			wg.Wait()
+			kids, err := e.store.Agents().ListChildren(ctx, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range kids {
+				if k.Status != storage.AgentRevoked {
+					t.Fatalf("round %d: sub-agent %s is %s under a revoked parent", round, k.ID, k.Status)
+				}
+			}
+		}
+	})
 }

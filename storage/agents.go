@@ -57,6 +57,10 @@ type Agents interface {
 	// ListChildren returns the agents whose ParentID is parentID, by
 	// CreatedAt, ID.
 	ListChildren(ctx context.Context, parentID string) ([]Agent, error)
+	// Lock locks the agent's row until the transaction ends (a no-op
+	// outside one), so that checks of its status and its sub-agents made
+	// under the lock hold on several nodes; ErrNotFound if no such agent.
+	Lock(ctx context.Context, id string) error
 	// SetClientID binds an agent that has no client yet to clientID;
 	// ErrAlreadyExists if it has one (or the client is another agent's),
 	// ErrNotFound if there is no such agent.

@@ -18,6 +18,7 @@ var agentTests = []test{
 	{"OwnerDeleteCascades", testAgentOwnerDeleteCascades},
 	{"ChildrenAndDepth", testAgentChildren},
 	{"SetClientIDOnce", testAgentSetClientID},
+	{"Lock", testAgentLock},
 }
 
 func newAgent(id, typ string, owner, client *string) *storage.Agent {
@@ -266,4 +267,18 @@ func testAgentSetClientID(t *testing.T, s storage.Store) {
 	if err := s.Agents().SetClientID(ctx, "agt_missing", c2.ID, at); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("binding a missing agent: %v", err)
 	}
+}
+
+func testAgentLock(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	a := newAgent("agt_1", storage.AgentService, nil, nil)
+	must(t, "create", s.Agents().Create(ctx, a))
+	must(t, "lock in a transaction", s.InTx(ctx, func(tx storage.Store) error { return tx.Agents().Lock(ctx, a.ID) }))
+	must(t, "lock outside one", s.Agents().Lock(ctx, a.ID))
+	if err := s.Agents().Lock(ctx, "agt_missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("lock a missing agent: %v", err)
+	}
+	got, err := s.Agents().Get(ctx, a.ID)
+	must(t, "get", err)
+	wantSame(t, "after locking", got, a)
 }

@@ -89,6 +89,10 @@ func (r agents) ListChildren(ctx context.Context, parentID string) ([]storage.Ag
 		`SELECT `+agentColumns+` FROM kavach_agent WHERE parent_id = ? ORDER BY created_at, id`, []any{parentID})
 }
 
+func (r agents) Lock(ctx context.Context, id string) error {
+	return r.s.execOne(ctx, "agents.lock", `UPDATE kavach_agent SET updated_at = updated_at WHERE id = ?`, id)
+}
+
 // SetClientID binds the agent to a client only while it has none, so two
 // concurrent bindings cannot both win.
 func (r agents) SetClientID(ctx context.Context, id, clientID string, at time.Time) error {
