@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -342,7 +343,8 @@ func (k *Kavach) handleDelegate(w http.ResponseWriter, r *http.Request) {
 // it, so that what it asks is answered (and audited) as such; callers that
 // need an active agent check with Agents.ActiveAgent. badKey reports a kv_
 // key that does not authenticate; a bearer that is no agent credential (a
-// human session token, say) gives neither.
+// human session token, say) gives neither. Access tokens must name
+// Kavach's own resource (BASE_URL/mcp) in their audience.
 func (k *Kavach) bearerAgent(r *http.Request) (cred decisionCaller, badKey bool) {
 	h := r.Header.Get("Authorization")
 	if len(h) <= 7 || !strings.EqualFold(h[:7], "bearer ") {
@@ -360,7 +362,10 @@ func (k *Kavach) bearerAgent(r *http.Request) (cred decisionCaller, badKey bool)
 			return decisionCaller{}, true
 		}
 	}
-	if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil {
+	// An access token counts only when it was issued for Kavach itself:
+	// one meant for another resource server must not become a credential
+	// here (that server could otherwise replay it to delegate or decide).
+	if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil && slices.Contains(c.Audience, k.OAuth.DefaultResource()) {
 		if id, actingFor, chain, err := k.tokenPrincipal(r.Context(), c.Subject, c.ClientID, c.Act); err == nil {
 			return decisionCaller{agentID: id, actingFor: actingFor, chain: chain}, false
 		}

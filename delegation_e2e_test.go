@@ -17,6 +17,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/kavachos/kavach"
+	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/internal/id"
 	"github.com/kavachos/kavach/storage"
@@ -135,7 +137,7 @@ func callAuthorizeTool(t *testing.T, c *mcpclient.Client, action, resource strin
 // token in it.
 func TestDelegationAndTokenExchange(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
-		e := newEnv(t, open, nil)
+		e := newEnv(t, open, func(c *kavach.Config) { c.OAuth.Resources = []string{c.BaseURL + "/other-mcp"} })
 		ctx := context.Background()
 		owner := e.client()
 		owner.signUp("owner@example.com")
@@ -186,7 +188,9 @@ func TestDelegationAndTokenExchange(t *testing.T) {
 		}).mustError(t, 404, "AGENT_NOT_FOUND")
 		cc := oauthClientFor(t, owner, child.Agent.ID)
 
-		// Token exchange: the sub-agent trades the parent's token for its own.
+		// Token exchange: the sub-agent trades the parent's token for its own,
+		// twenty minutes later: the new token ends when the subject does.
+		e.clock.Advance(20 * time.Minute)
 		status, out := e.tokenExchange(t, cc, exchangeForm(pTok.AccessToken))
 		if status != 200 || out["issued_token_type"] != authz.TokenTypeAccessToken || out["refresh_token"] != nil {
 			t.Fatalf("exchange: %d %v", status, out)
@@ -197,8 +201,8 @@ func TestDelegationAndTokenExchange(t *testing.T) {
 		if claims["sub"] != pc.ClientID || claims["client_id"] != cc.ClientID || act["sub"] != cc.ClientID || act["act"] != nil {
 			t.Fatalf("exchanged token claims %v", claims)
 		}
-		if claims["exp"].(float64) > jwtClaims(t, pTok.AccessToken)["exp"].(float64) {
-			t.Fatal("the exchanged token outlives the subject token")
+		if claims["exp"] != jwtClaims(t, pTok.AccessToken)["exp"] {
+			t.Fatalf("exchanged token exp %v, subject token exp %v: it must end with its subject", claims["exp"], jwtClaims(t, pTok.AccessToken)["exp"])
 		}
 		// Narrower: the sub-agent's grants apply.
 		if status, d := e.decide(t, cTok, "read", "mcp:github:issues"); status != 200 || !d.Allowed {
@@ -225,6 +229,43 @@ func TestDelegationAndTokenExchange(t *testing.T) {
 		if status != 400 || out["error"] != "invalid_scope" {
 			t.Fatalf("exchange for a scope the subject lacks: %d %v", status, out)
 		}
+		for _, param := range []string{"audience", "resource"} {
+			f := exchangeForm(pTok.AccessToken)
+			f.Set(param, "https://nowhere.example/")
+			if status, out := e.tokenExchange(t, cc, f); status != 400 || out["error"] != "invalid_target" {
+				t.Fatalf("exchange naming an unknown %s: %d %v", param, status, out)
+			}
+		}
+		f := exchangeForm(pTok.AccessToken)
+		f.Set("audience", e.url+"/other-mcp")
+		if status, out := e.tokenExchange(t, cc, f); status != 400 || out["error"] != "invalid_target" {
+			t.Fatalf("exchange widening the audience: %d %v", status, out)
+		}
+		var narrowClient agentCreated
+		delegator.do("POST", "/api/auth/agents/"+parent.Agent.ID+"/delegate", map[string]any{
+			"name": "No scopes", "permissions": []map[string]any{{"resource": "mcp:github:issues", "actions": []string{"read"}}},
+		}).must(t, 201).decode(t, &narrowClient)
+		var nc agentClient
+		owner.do("POST", "/api/auth/agents/"+narrowClient.Agent.ID+"/oauth-client", map[string]any{"scope": "openid"}).must(t, 201).decode(t, &nc)
+		if status, out := e.tokenExchange(t, nc, exchangeForm(pTok.AccessToken)); status != 400 || out["error"] != "invalid_scope" {
+			t.Fatalf("exchange by a client without the subject's scopes: %d %v", status, out)
+		}
+
+		// A token for another resource server is no credential here.
+		otherTok, err := (&clientcredentials.Config{ClientID: pc.ClientID, ClientSecret: pc.ClientSecret, TokenURL: e.url + authz.TokenPath,
+			Scopes: []string{"mcp"}, EndpointParams: url.Values{"resource": {e.url + "/other-mcp"}}}).Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := e.decide(t, otherTok.AccessToken, "read", "mcp:github:issues"); status != 401 {
+			t.Fatalf("a token for another resource decided: %d", status)
+		}
+		replayer := e.client()
+		replayer.headers["Authorization"] = "Bearer " + otherTok.AccessToken
+		replayer.do("POST", "/api/auth/agents/"+parent.Agent.ID+"/delegate", map[string]any{
+			"name": "stolen", "permissions": []map[string]any{{"resource": "mcp:github:issues", "actions": []string{"read"}}},
+		}).mustError(t, 401, "UNAUTHENTICATED")
+
 		var stranger agentCreated
 		owner.do("POST", "/api/auth/agents", map[string]any{"name": "Unrelated",
 			"permissions": []map[string]any{{"resource": "mcp:github:*", "actions": []string{"read"}}}}).must(t, 201).decode(t, &stranger)
@@ -287,6 +328,10 @@ func TestDelegationAndTokenExchange(t *testing.T) {
 		if status, d := e.decide(t, cTok, "read", "mcp:github:issues"); status != 200 || d.Allowed || d.Code != "AGENT_SUSPENDED" {
 			t.Fatalf("sub-agent under a suspended parent: %d %+v", status, d)
 		}
+		rs := e.registerClient(t, authz.ClientMetadata{ClientName: "resource server", GrantTypes: []string{authz.GrantClientCredentials}})
+		if in := e.introspect(t, rs, cTok); in["active"] != false {
+			t.Fatalf("introspection of a token below a suspended agent: %v", in)
+		}
 		if _, err := (&clientcredentials.Config{ClientID: cc.ClientID, ClientSecret: cc.ClientSecret, TokenURL: e.url + authz.TokenPath,
 			AuthStyle: oauth2.AuthStyleInHeader}).Token(ctx); err == nil ||
 			!strings.Contains(err.Error(), "unauthorized_client") {
@@ -295,6 +340,9 @@ func TestDelegationAndTokenExchange(t *testing.T) {
 		owner.do("PATCH", "/api/auth/agents/"+parent.Agent.ID, map[string]any{"status": "active"}).must(t, 200)
 		if _, err := e.mcpWith(t, gTok); err != nil {
 			t.Fatalf("grandchild after resume: %v", err)
+		}
+		if in := e.introspect(t, rs, cTok); in["active"] != true {
+			t.Fatalf("introspection after resume: %v", in)
 		}
 
 		// Revoking the parent kills the whole chain's tokens and keys.
@@ -361,6 +409,31 @@ func TestTokenExchangeForUser(t *testing.T) {
 	recs, _, err := e.k.Store.Audit().Query(ctx, storage.AuditFilter{AgentID: mine.Agent.ID, Event: "authorize", Limit: 1})
 	if err != nil || len(recs) != 1 || recs[0].ActingFor != user.User.ID || len(recs[0].Chain) != 3 || recs[0].Chain[0] != user.User.ID || recs[0].Chain[2] != mine.Agent.ID {
 		t.Fatalf("audit record of a decision for a user: %+v %v", recs, err)
+	}
+
+	// A sub-agent of the user's agent may not take the user's token from
+	// an app outside its chain.
+	var sub agentCreated
+	browser.do("POST", "/api/auth/agents/"+mine.Agent.ID+"/delegate", map[string]any{"name": "sub",
+		"permissions": []map[string]any{{"resource": "mcp:calendar:events", "actions": []string{"read"}}}}).must(t, 201).decode(t, &sub)
+	subc := oauthClientFor(t, browser, sub.Agent.ID)
+	if status, out := e.tokenExchange(t, subc, exchangeForm(userTok.AccessToken)); status != 400 || out["error"] != "invalid_request" {
+		t.Fatalf("a sub-agent exchanged its owner's token held by an app: %d %v", status, out)
+	}
+	// A token whose holder is suspended cannot be exchanged.
+	appAgent, err := e.k.OAuth.AgentForClient(ctx, app.Client.GetID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	suspended, active := storage.AgentSuspended, storage.AgentActive
+	if _, _, err := e.k.Agents.Update(ctx, appAgent.ID, agents.UpdateInput{Status: &suspended}); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := e.tokenExchange(t, mc, exchangeForm(userTok.AccessToken)); status != 400 || out["error"] != "invalid_request" {
+		t.Fatalf("exchange of a suspended holder's token: %d %v", status, out)
+	}
+	if _, _, err := e.k.Agents.Update(ctx, appAgent.ID, agents.UpdateInput{Status: &active}); err != nil {
+		t.Fatal(err)
 	}
 
 	other := e.client()

@@ -82,7 +82,8 @@ func TestSecurityEventsAudited(t *testing.T) {
 			t.Fatal("a wrong secret got a token")
 		}
 		refused := events(storage.AuditFilter{AgentID: agent.ID, Event: authz.AuditEventTokenRefused})
-		if len(refused) != 1 || refused[0].Reason != "invalid_client" || refused[0].Result != storage.AuditFail {
+		if len(refused) != 1 || refused[0].Reason != "invalid_client" || refused[0].Result != storage.AuditFail ||
+			string(refused[0].Extra) != `{"authenticated":false}` {
 			t.Fatalf("token.refused records %+v", refused)
 		}
 		if n, err := auditchain.VerifyLog(ctx, e.k.Store.Audit()); err != nil || n == 0 {

@@ -102,7 +102,8 @@ func exchangeRefused(hint string) error { return fosite.ErrInvalidRequest.WithHi
 //   - The client's agent, and every agent above it, is active, and it may
 //     act for the subject token: it is the token's holder (its current
 //     actor, or its client), or a sub-agent below the holder, or an agent
-//     owned by the user the token is for. If the subject token carries
+//     the token's user created (not a sub-agent: it acts only within its
+//     parent's chain). If the subject token carries
 //     may_act, it must name the client.
 //   - Scopes are those requested (each held by both the subject token and
 //     the client) or, when none are, the subject token's that the client
@@ -117,7 +118,7 @@ func (h *exchangeHandler) HandleTokenEndpointRequest(ctx context.Context, r fosi
 	}
 	client := r.GetClient()
 	if client.IsPublic() {
-		return fosite.ErrInvalidGrant.WithHint("A public client cannot exchange tokens.")
+		return fosite.ErrUnauthorizedClient.WithHint("A public client cannot exchange tokens.")
 	}
 	if !client.GetGrantTypes().Has(GrantTokenExchange) {
 		return fosite.ErrUnauthorizedClient.WithHint("The client is not allowed to use token exchange.")
@@ -145,6 +146,9 @@ func (h *exchangeHandler) HandleTokenEndpointRequest(ctx context.Context, r fosi
 			return exchangeRefused("actor_token and actor_token_type go together, and the type must be " + TokenTypeAccessToken + ".")
 		}
 		actor, err := h.s.VerifyAccessToken(ctx, actorToken)
+		if err != nil && !errors.Is(err, ErrTokenInvalid) {
+			return fosite.ErrServerError.WithWrap(err)
+		}
 		if err != nil || actor.ClientID != client.GetID() || actor.Act != nil {
 			return exchangeRefused("The actor token must be an active access token of the authenticating client.")
 		}
@@ -164,6 +168,9 @@ func (h *exchangeHandler) HandleTokenEndpointRequest(ctx context.Context, r fosi
 			if slices.Contains(client.GetScopes(), sc) {
 				r.GrantScope(sc)
 			}
+		}
+		if len(held) > 0 && len(r.GetGrantedScopes()) == 0 {
+			return fosite.ErrInvalidScope.WithHint("The client holds none of the subject token's scopes.")
 		}
 	} else {
 		for _, sc := range requested {
@@ -247,8 +254,11 @@ func (s *Server) mayActFor(ctx context.Context, clientID string, subject *Access
 		}
 		return fosite.ErrServerError.WithWrap(err)
 	}
-	if me.OwnerUserID != "" && me.OwnerUserID == subject.Subject {
-		return nil // the user's own agent, acting for the user
+	if len(me.Chain) == 1 && me.OwnerUserID != "" && me.OwnerUserID == subject.Subject {
+		// The user's own agent, acting for the user. Only an agent the
+		// user created: a sub-agent acts within its parent's grant, and
+		// may take a token only from its parent's chain.
+		return nil
 	}
 	return exchangeRefused("This client may not act for the subject token: it is neither its holder, a sub-agent of its holder, nor an agent of its user.")
 }

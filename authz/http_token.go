@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ory/fosite"
@@ -45,6 +46,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	requested := r.PostForm["resource"]
+	if grant == GrantTokenExchange {
+		// RFC 8693 §2.1 audience: Kavach knows its targets by resource URI,
+		// so each audience must be one (invalid_target otherwise), within
+		// the subject token's, like resource.
+		requested = append(slices.Clone(requested), r.PostForm["audience"]...)
+	}
 	r.PostForm.Del("audience")
 	var audience []string
 	// Grants without a prior authorization get the resources they name
@@ -208,6 +215,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if err == nil && !mayIntrospect(client, ar, use) {
 		err = fosite.ErrInactiveToken // others' tokens look inactive: no oracle
 	}
+	if err == nil && !s.agentMayAct(ctx, ar.GetClient().GetID()) {
+		err = fosite.ErrInactiveToken // its agent (or one above it) is suspended, revoked or expired
+	}
 	resp := &fosite.IntrospectionResponse{Active: err == nil, AccessRequester: ar, TokenUse: use}
 	if use == fosite.AccessToken {
 		resp.AccessTokenType = "Bearer"
@@ -246,6 +256,17 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.logServerError("revocation", err)
 	}
 	s.provider.WriteRevocationResponse(ctx, w, err)
+}
+
+// agentMayAct reports whether the client's agent, and every agent above
+// it, may act now (true without an agent directory). A failure to find
+// out counts as no.
+func (s *Server) agentMayAct(ctx context.Context, clientID string) bool {
+	if s.cfg.Agents == nil {
+		return true
+	}
+	_, err := s.cfg.Agents.ClientAgent(ctx, clientID)
+	return err == nil
 }
 
 // logServerError logs what fosite reports as a server error (its cause is

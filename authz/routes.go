@@ -134,6 +134,11 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 		return
 	}
+	if !s.agentMayAct(r.Context(), c.ClientID) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		oauthError(w, http.StatusUnauthorized, "invalid_token", "The token's client is suspended or revoked.")
+		return
+	}
 	scopes := strings.Fields(c.Scope)
 	if !contains(scopes, "openid") {
 		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="openid"`)

@@ -156,6 +156,11 @@ func (s *Server) auditRefused(ctx context.Context, r *http.Request, grant string
 		return // not a client we know
 	}
 	rec.Result, rec.Reason = storage.AuditFail, fosite.ErrorToRFC6749Error(refusal).ErrorField
+	if ar == nil || ar.GetClient() == nil || rec.Reason == fosite.ErrInvalidClient.ErrorField {
+		// The client did not authenticate: anyone may have sent this in
+		// its name. Trust scoring must not take it as the agent's doing.
+		rec.Extra = []byte(`{"authenticated":false}`)
+	}
 	if _, err := s.cfg.Audit.Record(ctx, rec); err != nil && ctx.Err() == nil {
 		s.cfg.Logger.Error("audit a refused token request", "err", err)
 	}
