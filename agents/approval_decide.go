@@ -30,7 +30,7 @@ const consumeAttempts = 3
 // A dry run consumes, counts and opens nothing: it answers ALLOWED with the
 // approval that would apply, or APPROVAL_REQUIRED with the pending
 // request's id if there is one.
-func (s *Service) decideApproval(ctx context.Context, req DecideRequest, p *principal, out Outcome, grantID string, now time.Time) Decision {
+func (s *Service) decideApproval(ctx context.Context, req DecideRequest, p *principal, reason string, charges []rateCharge, now time.Time) Decision {
 	key := storage.ApprovalKey{AgentID: p.agent.ID, Action: req.Action, Resource: req.Resource, ArgsDigest: argsDigest(req.Arguments)}
 	for range consumeAttempts {
 		ap, err := s.store.Approvals().FindUsable(ctx, key, now)
@@ -40,22 +40,22 @@ func (s *Service) decideApproval(ctx context.Context, req DecideRequest, p *prin
 		if err != nil {
 			return s.approvalUnavailable(ctx, key, err)
 		}
-		if d, lost := s.useApproval(ctx, req, p, out, grantID, ap, now); !lost {
+		if d, lost := s.useApproval(ctx, req, p, charges, ap, now); !lost {
 			return d
 		}
 	}
-	return s.requestApproval(ctx, req, p, out, key, now)
+	return s.requestApproval(ctx, req, p, reason, key, now)
 }
 
 // useApproval lets the call through on ap. lost reports that a concurrent
 // call used ap first; then nothing was counted.
-func (s *Service) useApproval(ctx context.Context, req DecideRequest, p *principal, out Outcome, grantID string,
+func (s *Service) useApproval(ctx context.Context, req DecideRequest, p *principal, charges []rateCharge,
 	ap *storage.Approval, now time.Time) (d Decision, lost bool) {
 	counted := false
-	if len(out.RateLimits) > 0 {
-		l, ok := s.limits.take(p.agent.ID, grantID, out.RateLimits, now, !req.DryRun)
+	if hasLimits(charges) {
+		ch, l, ok := s.limits.take(charges, now, !req.DryRun)
 		if !ok {
-			return Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q allows %d calls per %s", grantID, l.Max, l.Window)}, false
+			return rateLimited(ch, l, p.agent.ID), false
 		}
 		counted = !req.DryRun
 	}
@@ -66,7 +66,7 @@ func (s *Service) useApproval(ctx context.Context, req DecideRequest, p *princip
 	if ap.Mode == storage.ApprovalOnce {
 		if err := s.store.Approvals().Consume(ctx, ap.ID, now); err != nil {
 			if counted {
-				s.limits.giveBack(p.agent.ID, grantID, out.RateLimits, now)
+				s.limits.giveBack(charges, now)
 			}
 			if errors.Is(err, storage.ErrNotFound) {
 				return Decision{}, true
@@ -80,8 +80,8 @@ func (s *Service) useApproval(ctx context.Context, req DecideRequest, p *princip
 
 // requestApproval answers APPROVAL_REQUIRED with the call's pending
 // request, opening one unless this is a dry run.
-func (s *Service) requestApproval(ctx context.Context, req DecideRequest, p *principal, out Outcome, key storage.ApprovalKey, now time.Time) Decision {
-	d := Decision{Code: CodeApprovalRequired, Reason: out.Reason, ApprovalRequired: true}
+func (s *Service) requestApproval(ctx context.Context, req DecideRequest, p *principal, reason string, key storage.ApprovalKey, now time.Time) Decision {
+	d := Decision{Code: CodeApprovalRequired, Reason: reason, ApprovalRequired: true}
 	if req.DryRun {
 		ap, err := s.store.Approvals().FindPending(ctx, key, now)
 		switch {

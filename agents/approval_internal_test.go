@@ -36,23 +36,23 @@ func TestRateGiveBack(t *testing.T) {
 	limits := []RateLimit{{Window: PerMinute, Max: 2}, {Window: PerHour, Max: 3}}
 	now := time.Date(2026, 3, 4, 10, 0, 30, 0, time.UTC)
 	for range 5 {
-		if _, ok := rc.take("a", "g", limits, now, true); !ok {
+		if _, ok := rc.take1("a", "g", limits, now, true); !ok {
 			t.Fatal("take refused")
 		}
-		rc.giveBack("a", "g", limits, now)
+		rc.giveBack1("a", "g", limits, now)
 	}
 	for i := range 2 {
-		if _, ok := rc.take("a", "g", limits, now, true); !ok {
+		if _, ok := rc.take1("a", "g", limits, now, true); !ok {
 			t.Fatalf("call %d refused after give-backs", i)
 		}
 	}
-	if _, ok := rc.take("a", "g", limits, now, true); ok {
+	if _, ok := rc.take1("a", "g", limits, now, true); ok {
 		t.Fatal("third call in a minute allowed")
 	}
-	if _, ok := rc.take("a", "g", limits, now.Add(time.Minute), true); !ok {
+	if _, ok := rc.take1("a", "g", limits, now.Add(time.Minute), true); !ok {
 		t.Fatal("next minute refused")
 	}
-	if _, ok := rc.take("a", "g", limits, now.Add(time.Minute), true); ok {
+	if _, ok := rc.take1("a", "g", limits, now.Add(time.Minute), true); ok {
 		t.Fatal("fourth call in an hour allowed")
 	}
 }

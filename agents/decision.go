@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -170,18 +169,21 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 	ereq := Request{Action: req.Action, Resource: req.Resource, Arguments: req.Arguments, IP: req.IP}
 	out := p.set.Evaluate(ereq, now)
 	d := Decision{Allowed: out.Allowed, Code: out.Code, Reason: out.Reason, ApprovalRequired: out.RequireApproval}
-	if len(chain) > 0 && (out.Allowed || out.RequireApproval) {
-		d = allowedByAncestors(chain, ereq, now, d)
-	}
 	var grantID string
 	if out.Grant != nil {
 		grantID = out.Grant.ID
 	}
+	charges := []rateCharge{{agent: p.agent.ID, grant: grantID, limits: out.RateLimits}}
+	if len(chain) > 0 && (out.Allowed || out.RequireApproval) {
+		var above []rateCharge
+		d, above = allowedByAncestors(chain, ereq, now, d)
+		charges = append(charges, above...)
+	}
 	if d.ApprovalRequired {
-		d = s.decideApproval(ctx, req, p, out, grantID, now)
-	} else if d.Allowed && len(out.RateLimits) > 0 {
-		if l, ok := s.limits.take(p.agent.ID, grantID, out.RateLimits, now, !req.DryRun); !ok {
-			d = Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q allows %d calls per %s", grantID, l.Max, l.Window)}
+		d = s.decideApproval(ctx, req, p, d.Reason, charges, now)
+	} else if d.Allowed && hasLimits(charges) {
+		if ch, l, ok := s.limits.take(charges, now, !req.DryRun); !ok {
+			d = rateLimited(ch, l, p.agent.ID)
 		}
 	}
 	d = s.checkBudget(ctx, p, d, now, req.DryRun)

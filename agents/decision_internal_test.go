@@ -62,29 +62,29 @@ func TestRateCounters(t *testing.T) {
 	rc := newRateCounters(100)
 	day := []RateLimit{{PerDay, 2}}
 	for i, want := range []bool{true, true, false} {
-		if _, ok := rc.take("a", "g", day, t0, true); ok != want {
+		if _, ok := rc.take1("a", "g", day, t0, true); ok != want {
 			t.Fatalf("call %d: %v", i, ok)
 		}
 	}
 	// Windows are aligned to UTC: the day ends at midnight, 30 s later.
-	if _, ok := rc.take("a", "g", day, t0.Add(30*time.Second), true); !ok {
+	if _, ok := rc.take1("a", "g", day, t0.Add(30*time.Second), true); !ok {
 		t.Fatal("refused after midnight UTC")
 	}
 	// A refused call counts against no window.
 	both := []RateLimit{{PerMinute, 1}, {PerHour, 2}}
 	t1 := t0.Add(time.Hour)
-	if _, ok := rc.take("b", "g", both, t1, true); !ok {
+	if _, ok := rc.take1("b", "g", both, t1, true); !ok {
 		t.Fatal("first call refused")
 	}
-	if l, ok := rc.take("b", "g", both, t1, true); ok || l.Window != PerMinute {
+	if l, ok := rc.take1("b", "g", both, t1, true); ok || l.Window != PerMinute {
 		t.Fatalf("second call in the minute: %v %v", l, ok)
 	}
-	if _, ok := rc.take("b", "g", both, t1.Add(time.Minute), true); !ok {
+	if _, ok := rc.take1("b", "g", both, t1.Add(time.Minute), true); !ok {
 		t.Fatal("refused in the next minute, although the hour had one call left")
 	}
 	// Memory stays bounded.
 	for i := range 1000 {
-		rc.take(fmt.Sprint("agent", i), "g", day, t1, true)
+		rc.take1(fmt.Sprint("agent", i), "g", day, t1, true)
 	}
 	if n := rc.len(); n > 100 {
 		t.Fatalf("%d counters kept, bound 100", n)
@@ -108,4 +108,14 @@ func TestPrincipalCacheBounded(t *testing.T) {
 	if p, _ := c.get("late"); p != nil {
 		t.Fatal("a load older than an invalidation was cached")
 	}
+}
+
+// take1 and giveBack1 are take and giveBack for one agent's grant.
+func (rc *rateCounters) take1(agent, grant string, limits []RateLimit, now time.Time, consume bool) (RateLimit, bool) {
+	_, l, ok := rc.take([]rateCharge{{agent: agent, grant: grant, limits: limits}}, now, consume)
+	return l, ok
+}
+
+func (rc *rateCounters) giveBack1(agent, grant string, limits []RateLimit, now time.Time) {
+	rc.giveBack([]rateCharge{{agent: agent, grant: grant, limits: limits}}, now)
 }

@@ -218,15 +218,16 @@ func inactiveDecision(a *storage.Agent, now time.Time) *Decision {
 	}
 }
 
-// allowedByAncestors asks each ancestor's grants about req (without
-// counting rate limits: the sub-agent's own grant, never looser than
-// theirs, counts the call). An ancestor that refuses refuses the
-// sub-agent; one that requires approval makes the sub-agent's allow an
-// approval request.
-func allowedByAncestors(chain []*principal, req Request, now time.Time, d Decision) Decision {
+// allowedByAncestors asks each ancestor's grants about req. An ancestor
+// that refuses refuses the sub-agent; one that requires approval makes the
+// sub-agent's allow an approval request. It returns the rate limits of
+// each ancestor's deciding grant: a sub-agent's calls count against them
+// too, so a chain together stays within every ancestor's limits.
+func allowedByAncestors(chain []*principal, req Request, now time.Time, d Decision) (Decision, []rateCharge) {
+	var charges []rateCharge
 	for _, ap := range chain {
 		if ap.setErr != nil {
-			return Decision{Code: CodeInvalidGrant, Reason: fmt.Sprintf("delegating agent %q has invalid stored permissions", ap.agent.ID)}
+			return Decision{Code: CodeInvalidGrant, Reason: fmt.Sprintf("delegating agent %q has invalid stored permissions", ap.agent.ID)}, nil
 		}
 		out := ap.set.Evaluate(req, now)
 		switch {
@@ -236,10 +237,13 @@ func allowedByAncestors(chain []*principal, req Request, now time.Time, d Decisi
 				d = Decision{Code: CodeApprovalRequired, Reason: out.Reason, ApprovalRequired: true}
 			}
 		default:
-			return Decision{Code: out.Code, Reason: fmt.Sprintf("delegating agent %q: %s", ap.agent.ID, out.Reason)}
+			return Decision{Code: out.Code, Reason: fmt.Sprintf("delegating agent %q: %s", ap.agent.ID, out.Reason)}, nil
+		}
+		if len(out.RateLimits) > 0 {
+			charges = append(charges, rateCharge{agent: ap.agent.ID, grant: out.Grant.ID, limits: out.RateLimits})
 		}
 	}
-	return d
+	return d, charges
 }
 
 // ActiveAgent reports whether the agent and every agent above it may act

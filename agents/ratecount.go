@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -38,51 +39,83 @@ func newRateCounters(max int) *rateCounters {
 	return &rateCounters{max: max, m: make(map[rateKey]*rateCount)}
 }
 
-// take reports whether one more call fits every limit at now; if it does
-// and consume is set, the call is counted against all of them. A refused
-// call counts against none. The limit returned is the one that refused.
-func (rc *rateCounters) take(agent, grant string, limits []RateLimit, now time.Time, consume bool) (RateLimit, bool) {
+// rateCharge is one set of limits a call counts against: the deciding
+// grant of the agent, or (delegation) of an agent above it.
+type rateCharge struct {
+	agent, grant string
+	limits       []RateLimit
+}
+
+// take reports whether one more call fits every limit of every charge at
+// now; if it does and consume is set, the call is counted against all of
+// them. A refused call counts against none. It returns the charge and the
+// limit that refused.
+func (rc *rateCounters) take(charges []rateCharge, now time.Time, consume bool) (rateCharge, RateLimit, bool) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	for _, l := range limits {
-		c := rc.m[rateKey{agent, grant, l.Window}]
-		if c != nil && !now.Before(c.start) && now.Before(c.end) && c.n >= l.Max {
-			return l, false
+	for _, ch := range charges {
+		for _, l := range ch.limits {
+			c := rc.m[rateKey{ch.agent, ch.grant, l.Window}]
+			if c != nil && !now.Before(c.start) && now.Before(c.end) && c.n >= l.Max {
+				return ch, l, false
+			}
 		}
 	}
 	if !consume {
-		return RateLimit{}, true
+		return rateCharge{}, RateLimit{}, true
 	}
-	for _, l := range limits {
-		k := rateKey{agent, grant, l.Window}
-		c := rc.m[k]
-		if c == nil {
-			if len(rc.m) >= rc.max {
-				rc.shrink(now)
+	for _, ch := range charges {
+		for _, l := range ch.limits {
+			k := rateKey{ch.agent, ch.grant, l.Window}
+			c := rc.m[k]
+			if c == nil {
+				if len(rc.m) >= rc.max {
+					rc.shrink(now)
+				}
+				c = &rateCount{}
+				rc.m[k] = c
 			}
-			c = &rateCount{}
-			rc.m[k] = c
+			if now.Before(c.start) || !now.Before(c.end) {
+				d := l.Window.Duration()
+				c.start = now.Truncate(d)
+				c.end, c.n = c.start.Add(d), 0
+			}
+			c.n++
 		}
-		if now.Before(c.start) || !now.Before(c.end) {
-			d := l.Window.Duration()
-			c.start = now.Truncate(d)
-			c.end, c.n = c.start.Add(d), 0
-		}
-		c.n++
 	}
-	return RateLimit{}, true
+	return rateCharge{}, RateLimit{}, true
 }
 
-// giveBack undoes a take(…, now, true) that counted a call which was then
-// refused after all; call it with the same arguments as the take.
-func (rc *rateCounters) giveBack(agent, grant string, limits []RateLimit, now time.Time) {
+// giveBack undoes a take(charges, now, true) that counted a call which was
+// then refused after all; call it with the same arguments as the take.
+func (rc *rateCounters) giveBack(charges []rateCharge, now time.Time) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	for _, l := range limits {
-		if c := rc.m[rateKey{agent, grant, l.Window}]; c != nil && !now.Before(c.start) && now.Before(c.end) && c.n > 0 {
-			c.n--
+	for _, ch := range charges {
+		for _, l := range ch.limits {
+			if c := rc.m[rateKey{ch.agent, ch.grant, l.Window}]; c != nil && !now.Before(c.start) && now.Before(c.end) && c.n > 0 {
+				c.n--
+			}
 		}
 	}
+}
+
+// hasLimits reports whether any charge has a limit.
+func hasLimits(charges []rateCharge) bool {
+	for _, ch := range charges {
+		if len(ch.limits) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// rateLimited is the decision refusing a call over ch's limit l.
+func rateLimited(ch rateCharge, l RateLimit, self string) Decision {
+	if ch.agent != self {
+		return Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("delegating agent %q: grant %q allows %d calls per %s", ch.agent, ch.grant, l.Max, l.Window)}
+	}
+	return Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q allows %d calls per %s", ch.grant, l.Max, l.Window)}
 }
 
 // shrink drops counters whose window has ended and, if that is not enough,

@@ -207,3 +207,43 @@ func TestRevokeRacesDelegate(t *testing.T) {
 		}
 	})
 }
+
+// A chain shares its ancestors' rate limits: sub-agents together stay
+// within the parent's grant, and a parent limit lowered later binds them.
+func TestDelegationSharesRateLimits(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		limited := agents.Grant{ID: "gh", Resource: "mcp:github:*", Actions: []string{"read"}, Constraints: agents.Constraints{
+			RateLimits: []agents.RateLimit{{Window: agents.PerMinute, Max: 4}},
+		}}
+		p, _, _ := e.create(t, agents.CreateInput{Permissions: []agents.Grant{limited}})
+		var kids []string
+		for range 3 {
+			c, _ := e.delegate(t, p.ID, agents.DelegateInput{Permissions: []agents.Grant{{Resource: "mcp:github:issues", Actions: []string{"read"}}}})
+			kids = append(kids, c.ID)
+		}
+		allowed := 0
+		for range 3 {
+			for _, id := range kids {
+				if d := e.decide(t, id, "read", "mcp:github:issues"); d.Allowed {
+					allowed++
+				} else if d.Code != agents.CodeRateLimited {
+					t.Fatalf("refusal %+v", d)
+				}
+			}
+		}
+		if allowed != 4 {
+			t.Fatalf("%d calls allowed across three sub-agents, want the parent's 4 per minute", allowed)
+		}
+		wantDecision(t, "the parent shares its own limit", e.decide(t, p.ID, "read", "mcp:github:pulls"), false, agents.CodeRateLimited)
+
+		// A lower parent limit binds existing sub-agents.
+		e.clock.Advance(time.Minute)
+		limited.Constraints.RateLimits[0].Max = 1
+		if _, _, err := e.svc.Update(ctx, p.ID, agents.UpdateInput{Permissions: &[]agents.Grant{limited}}); err != nil {
+			t.Fatal(err)
+		}
+		wantDecision(t, "first call after narrowing", e.decide(t, kids[0], "read", "mcp:github:issues"), true, agents.CodeAllowed)
+		wantDecision(t, "second call after narrowing", e.decide(t, kids[1], "read", "mcp:github:issues"), false, agents.CodeRateLimited)
+	})
+}
