@@ -12,6 +12,8 @@ package kavach
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -100,6 +102,10 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if err != nil {
 		return nil, err
 	}
+	auditKey, err := hkdf.Key(sha256.New, []byte(cfg.Secret), nil, "kavach audit address hmac", 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive audit key: %w", err)
+	}
 	hasher := users.NewPasswordHasher(cfg.Password.Iterations, cfg.Password.MaxConcurrent, users.LegacyVerifier(cfg.VerifyLegacyHash))
 	svc := users.NewService(store, users.Config{
 		BaseURL:              cfg.BaseURL,
@@ -115,6 +121,7 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		RequireVerifiedEmail: cfg.Email.RequireVerification,
 		Policy:               users.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength},
 		Hasher:               hasher,
+		AuditKey:             auditKey,
 		Mailer:               mailer,
 		Logger:               cfg.Logger,
 		Now:                  cfg.Now,

@@ -196,22 +196,36 @@ func (h *exchangeHandler) HandleTokenEndpointRequest(ctx context.Context, r fosi
 	if ds, ok := sess.(interface{ SetSubject(string) }); ok {
 		ds.SetSubject(subject.Subject)
 	}
-	act := &Actor{Subject: client.GetID(), Act: subject.Act}
-	if subject.Act == nil && subject.Subject != subject.ClientID {
-		// The subject token was held by a client acting for its subject
-		// (say, a user's token issued to an agent): that client acted
-		// before this one.
-		act.Act = &Actor{Subject: subject.ClientID}
-	}
-	if act.Act != nil && act.Act.Subject == act.Subject && act.Act.Act == nil {
-		act.Act = nil // an agent narrowing its own token does not nest itself
-	}
 	st := tokenRequestOf(ctx)
 	if st == nil {
 		return fosite.ErrServerError.WithDebug("token exchange outside a token request")
 	}
-	st.act = act
+	st.act = nextActor(client.GetID(), subject)
 	return nil
+}
+
+// nextActor is the act claim of a token clientID gets for subject: the
+// client, with the actors of the subject token nested inside. Narrowing a
+// token one already holds adds no level.
+func nextActor(clientID string, subject *AccessClaims) *Actor {
+	switch {
+	case subject.Act != nil && subject.Act.Subject == clientID:
+		return subject.Act // its own exchanged token: the same chain
+	case subject.Act != nil:
+		return &Actor{Subject: clientID, Act: subject.Act}
+	case subject.ClientID == clientID:
+		if subject.Subject == clientID {
+			return nil // its own token for itself
+		}
+		return &Actor{Subject: clientID} // its own token for a user: it acts for the user
+	case subject.Subject != subject.ClientID:
+		// The subject token was held by a client acting for its subject
+		// (say, a user's token issued to an app): that client acted
+		// before this one.
+		return &Actor{Subject: clientID, Act: &Actor{Subject: subject.ClientID}}
+	default:
+		return &Actor{Subject: clientID} // another agent's token for itself
+	}
 }
 
 func (h *exchangeHandler) PopulateTokenEndpointResponse(ctx context.Context, r fosite.AccessRequester, resp fosite.AccessResponder) error {

@@ -2,6 +2,9 @@ package users
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -61,17 +64,28 @@ func emit(ctx context.Context, tx storage.Store, typ, userID string, payload map
 }
 
 // auditSignInFailure records a refused sign-in. The account is named by
-// the hash its lockout counter uses (never the address typed), and by its
-// user id when it exists. The record is written for unknown addresses
+// loginRef (never the address typed), and by its user id when it exists. The record is written for unknown addresses
 // too, so the two cases cost the same. A failure to write it is logged:
 // the answer to the client is the refusal either way.
-func (s *Service) auditSignInFailure(ctx context.Context, key, userID, reason string, client ClientInfo, now time.Time) {
+func (s *Service) auditSignInFailure(ctx context.Context, email, userID, reason string, client ClientInfo, now time.Time) {
 	r := storage.AuditRecord{
 		ID: id.New("aud"), At: now, Kind: storage.AuditKindSecurity, Event: AuditEventSignInFailure,
-		PrincipalType: "user", PrincipalID: userID, Action: AuditEventSignIn, Resource: "login:" + key,
+		PrincipalType: "user", PrincipalID: userID, Action: AuditEventSignIn, Resource: "login:" + s.loginRef(email),
 		Result: storage.AuditFail, Reason: reason, IP: client.IP, UserAgent: cleanText(client.UserAgent, maxUserAgentLength),
 	}
 	if err := s.store.Audit().Append(ctx, []storage.AuditRecord{r}); err != nil && ctx.Err() == nil {
 		s.cfg.Logger.Error("users: audit a failed sign-in", "err", err)
 	}
+}
+
+// loginRef names a normalized address in the audit log: a keyed HMAC, so
+// that records of one address can be grouped (and looked up by whoever
+// holds the server secret) but a list of addresses does not reverse them.
+func (s *Service) loginRef(email string) string {
+	if len(s.cfg.AuditKey) == 0 {
+		return attemptKey(email)
+	}
+	m := hmac.New(sha256.New, s.cfg.AuditKey)
+	m.Write([]byte(email))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }

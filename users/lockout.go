@@ -11,6 +11,7 @@ import (
 
 // attempt is one claimed sign-in attempt (see storage.LoginAttempts).
 type attempt struct {
+	email       string
 	key         string
 	count       int
 	lockedUntil *time.Time
@@ -37,7 +38,7 @@ func (s *Service) claimAttempt(ctx context.Context, email string, now time.Time)
 		}
 		return attempt{}, &LockedError{Until: until}
 	}
-	return attempt{key: key, count: count, lockedUntil: locked}, nil
+	return attempt{email: email, key: key, count: count, lockedUntil: locked}, nil
 }
 
 // attemptFailed finishes a failed attempt: it was counted when claimed; it
@@ -45,7 +46,7 @@ func (s *Service) claimAttempt(ctx context.Context, email string, now time.Time)
 // is recorded too. It always returns ErrInvalidCredentials (or a storage
 // error).
 func (s *Service) attemptFailed(ctx context.Context, a attempt, userID string, client ClientInfo, now time.Time) error {
-	s.auditSignInFailure(ctx, a.key, userID, "INVALID_CREDENTIALS", client, now)
+	s.auditSignInFailure(ctx, a.email, userID, "INVALID_CREDENTIALS", client, now)
 	if a.lockedUntil == nil || a.count != s.cfg.LockoutThreshold {
 		return ErrInvalidCredentials
 	}

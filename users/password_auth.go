@@ -154,7 +154,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
-			s.auditSignInFailure(ctx, attemptKey(email), "", "ACCOUNT_LOCKED", in.Client, now)
+			s.auditSignInFailure(ctx, email, "", "ACCOUNT_LOCKED", in.Client, now)
 		}
 		return AuthResult{}, err
 	}

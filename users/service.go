@@ -34,7 +34,13 @@ type Config struct {
 	Hasher *PasswordHasher
 	Mailer mail.Mailer
 	Logger *slog.Logger
-	Now    func() time.Time
+	// AuditKey keys the HMAC that names an address in failed sign-in
+	// audit records (the log keeps records long, and a plain hash of an
+	// address is reversed with a list of addresses). Derived from the
+	// server secret by package kavach; without it, records name the
+	// lockout counter's hash.
+	AuditKey []byte
+	Now      func() time.Time
 }
 
 func (c *Config) setDefaults() {
