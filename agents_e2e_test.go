@@ -16,10 +16,11 @@ import (
 )
 
 type decision struct {
-	Allowed bool   `json:"allowed"`
-	Code    string `json:"code"`
-	Reason  string `json:"reason"`
-	AuditID string `json:"auditId"`
+	Allowed    bool   `json:"allowed"`
+	Code       string `json:"code"`
+	Reason     string `json:"reason"`
+	AuditID    string `json:"auditId"`
+	ApprovalID string `json:"approvalId"`
 }
 
 func (e *env) decide(t *testing.T, bearer, action, resource string) (int, decision) {

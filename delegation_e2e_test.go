@@ -147,6 +147,7 @@ func TestDelegationAndTokenExchange(t *testing.T) {
 			"name": "Repo bot",
 			"permissions": []map[string]any{
 				{"resource": "mcp:github:*", "actions": []string{"read", "create_issue"}},
+				{"resource": "mcp:deploy:*", "actions": []string{"run"}, "constraints": map[string]any{"requireApproval": true}},
 			},
 		}).must(t, 201).decode(t, &parent)
 		pc := oauthClientFor(t, owner, parent.Agent.ID)
@@ -167,6 +168,29 @@ func TestDelegationAndTokenExchange(t *testing.T) {
 		}
 		if d := callAuthorizeTool(t, pm, "read", "mcp:slack:general"); d.Allowed || d.Code != "PERMISSION_DENIED" {
 			t.Fatalf("authorize tool, denied: %+v", d)
+		}
+
+		// Human in the loop: the deploy needs approval; the owner approves
+		// it once; the retry passes, the next call asks again.
+		d := callAuthorizeTool(t, pm, "run", "mcp:deploy:production")
+		if d.Allowed || d.Code != "APPROVAL_REQUIRED" || d.ApprovalID == "" {
+			t.Fatalf("deploy before approval: %+v", d)
+		}
+		var polled struct {
+			Status string `json:"status"`
+		}
+		poller := e.client()
+		poller.headers["Authorization"] = "Bearer " + pTok.AccessToken
+		poller.do("GET", "/api/auth/approvals/"+d.ApprovalID, nil).must(t, 200).decode(t, &polled)
+		if polled.Status != "pending" {
+			t.Fatalf("polled approval %+v", polled)
+		}
+		owner.do("POST", "/api/auth/approvals/"+d.ApprovalID+"/approve", map[string]any{"mode": "once"}).must(t, 200)
+		if again := callAuthorizeTool(t, pm, "run", "mcp:deploy:production"); !again.Allowed || again.ApprovalID != d.ApprovalID {
+			t.Fatalf("deploy after approval: %+v", again)
+		}
+		if third := callAuthorizeTool(t, pm, "run", "mcp:deploy:production"); third.Allowed || third.Code != "APPROVAL_REQUIRED" || third.ApprovalID == d.ApprovalID {
+			t.Fatalf("deploy after the approval was used: %+v", third)
 		}
 
 		// The parent delegates with its own token; it cannot hand down more
