@@ -28,6 +28,9 @@ type store = sqlstore.Store
 type Store struct {
 	*store
 	db *sql.DB
+
+	stopCheckpoints chan struct{}
+	checkpointsDone chan struct{}
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -52,7 +55,47 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: open sqlite %s: %w", path, err)
 	}
-	return &Store{store: sqlstore.New(newPool(db), dialect()), db: db}, nil
+	s := &Store{store: sqlstore.New(newPool(db), dialect()), db: db,
+		stopCheckpoints: make(chan struct{}), checkpointsDone: make(chan struct{})}
+	go s.checkpoints()
+	return s, nil
+}
+
+// checkpointEvery is how often the WAL is copied back into the database
+// file. Connections do not checkpoint themselves (wal_autocheckpoint is
+// off): an automatic checkpoint runs inside whichever commit crosses the
+// threshold and syncs the file, which made every thousandth-page commit —
+// a token or an audit batch somebody waits for — slow. Here a background
+// goroutine does it, PASSIVE so it never blocks readers or writers.
+const checkpointEvery = time.Second
+
+func (s *Store) checkpoints() {
+	defer close(s.checkpointsDone)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCheckpoints:
+			return
+		case <-t.C:
+			// Best effort: a failed checkpoint leaves the WAL longer, and
+			// the next one catches up.
+			_, _ = s.db.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+		}
+	}
+}
+
+// Close stops the checkpoints, copies the whole WAL back into the database
+// file (so the file alone is complete) and closes the pool.
+func (s *Store) Close() error {
+	select {
+	case <-s.stopCheckpoints:
+	default:
+		close(s.stopCheckpoints)
+		<-s.checkpointsDone
+		_, _ = s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	}
+	return s.store.Close()
 }
 
 // DB returns the underlying handle, for tools that need raw SQL.
@@ -66,7 +109,8 @@ func (s *Store) DB() *sql.DB { return s.db }
 // storage stays in memory: a statement that writes many rows inside a
 // transaction (the audit log's multi-row INSERT) journals the pages it
 // changes, and spilling that journal to a temporary file cost up to a
-// fifth of an audit commit.
+// fifth of an audit commit. Checkpoints run in the background (see
+// checkpoints), not in the commit that crosses a threshold.
 func dsn(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -74,6 +118,7 @@ func dsn(path string) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate")
 	u := url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}
 	return u.String()

@@ -67,8 +67,9 @@ func TestPragmas(t *testing.T) {
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
 		{"busy_timeout", "10000"},
-		{"synchronous", "1"}, // NORMAL
-		{"temp_store", "2"},  // MEMORY
+		{"synchronous", "1"},        // NORMAL
+		{"temp_store", "2"},         // MEMORY
+		{"wal_autocheckpoint", "0"}, // checkpoints run in the background
 	}
 	for _, tc := range tests {
 		var got string
