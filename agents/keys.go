@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kavachos/kavach/internal/id"
@@ -63,10 +64,75 @@ func (s *Service) Rotate(ctx context.Context, agentID string, overlap time.Durat
 		}
 		return appendSecurity(ctx, tx, securityRecord(ctx, EventAgentRotated, a, now, info))
 	})
+	s.keys.clear() // the agent's old keys now end sooner
 	if err != nil {
 		return "", fmt.Errorf("rotate agent key: %w", err)
 	}
 	return key, nil
+}
+
+// The key cache keeps recently used keys (by hash) in memory, so a call
+// with an API key costs no database read. Rotations and revocations made
+// through this process clear it at once; those made on another node apply
+// here within principalCacheTTL, as for the agent itself. Unknown keys are
+// never cached.
+type keyCache struct {
+	mu  sync.RWMutex
+	m   map[string]cachedKey
+	gen uint64 // counts clears: a lookup that started before one stores nothing
+}
+
+type cachedKey struct {
+	key storage.AgentKey
+	at  time.Time
+}
+
+const keyCacheSize = 10_000
+
+func (c *keyCache) get(hash string, now time.Time) (storage.AgentKey, uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.m[hash]
+	if ok {
+		if age := now.Sub(e.at); age < 0 || age >= principalCacheTTL {
+			ok = false
+		}
+	}
+	return e.key, c.gen, ok
+}
+
+func (c *keyCache) put(hash string, k storage.AgentKey, gen uint64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.m == nil || len(c.m) >= keyCacheSize {
+		c.m = make(map[string]cachedKey)
+	}
+	c.m[hash] = cachedKey{key: k, at: now}
+}
+
+func (c *keyCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+	c.gen++
+}
+
+// lookupKey returns the stored key with this hash, from the cache when
+// fresh.
+func (s *Service) lookupKey(ctx context.Context, hash string, now time.Time) (storage.AgentKey, error) {
+	k, gen, ok := s.keys.get(hash, now)
+	if ok {
+		return k, nil
+	}
+	stored, err := s.store.AgentKeys().GetByHash(ctx, hash)
+	if err != nil {
+		return storage.AgentKey{}, err
+	}
+	s.keys.put(hash, *stored, gen, now)
+	return *stored, nil
 }
 
 // AuthenticateKey returns the agent an API key belongs to. Malformed,
@@ -80,14 +146,14 @@ func (s *Service) AuthenticateKey(ctx context.Context, key string) (storage.Agen
 	if len(key) != len(s.cfg.KeyPrefix)+keySecretLen || !strings.HasPrefix(key, s.cfg.KeyPrefix) {
 		return storage.Agent{}, ErrInvalidKey
 	}
-	k, err := s.store.AgentKeys().GetByHash(ctx, id.Hash(key))
+	now := s.now()
+	k, err := s.lookupKey(ctx, id.Hash(key), now)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
 			return storage.Agent{}, ErrInvalidKey
 		}
 		return storage.Agent{}, fmt.Errorf("authenticate agent key: %w", err)
 	}
-	now := s.now()
 	if k.RevokedAt != nil && !now.Before(*k.RevokedAt) || k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
 		return storage.Agent{}, ErrInvalidKey
 	}

@@ -112,6 +112,7 @@ type Service struct {
 	cache   *principalCache
 	limits  *rateCounters
 	clients clientIndex
+	keys    keyCache
 
 	// ownerLocks serialize Create per owner within this process, so the
 	// quota holds under concurrent requests on PostgreSQL too (SQLite
@@ -583,6 +584,9 @@ func (s *Service) Revoke(ctx context.Context, agentID string) error {
 	}
 	for _, id := range revoked {
 		s.cache.invalidate(id)
+	}
+	if len(revoked) > 0 {
+		s.keys.clear()
 	}
 	return nil
 }
