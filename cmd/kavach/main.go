@@ -33,6 +33,11 @@ Usage:
   kavach user delete (--email E | --id ID)
   kavach client create [--name N] [--redirect-uri U]... [--grant G]... [--auth M] [--scope S] [--jwks JSON]
   kavach client list | kavach client delete --id ID
+  kavach agent create --owner EMAIL --name N [--type T] [--permissions JSON|@FILE] [--organization ID] [--expires-in D]
+  kavach agent list --owner EMAIL | kavach agent show --id ID
+  kavach agent grant --id ID --permissions JSON|@FILE
+  kavach agent suspend|resume|revoke --id ID | kavach agent rotate --id ID [--overlap D]
+  kavach agent delegate --parent ID --name N --permissions JSON|@FILE [--expires-in D]
   kavach keys rotate
   kavach audit verify           check the audit log's hash chain
   kavach version
@@ -60,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdUser(ctx, args[1:], stdin, stdout, stderr, getenv)
 	case "client":
 		err = cmdClient(ctx, args[1:], stdout, stderr, getenv)
+	case "agent":
+		err = cmdAgent(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr, getenv)
 	case "audit":

@@ -355,3 +355,59 @@ func startServe(t *testing.T, bin, dir string, env []string) (*exec.Cmd, *bytes.
 	}
 	return cmd, stderr
 }
+
+// The agent commands on both databases: create, list, delegate (narrower
+// only), grant, suspend, resume, rotate, revoke (cascading), with errors
+// as sentences.
+func TestAgentCommands(t *testing.T) {
+	for name, db := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"KAVACH_DATABASE_URL": db, "KAVACH_SECRET": strings.Repeat("k", 40), "KAVACH_PASSWORD_ITERATIONS": "100000"}
+			if code, _, stderr := runCLI(t, env, "", "user", "create", "--email", "ops@example.com"); code != 0 {
+				t.Fatalf("user create: %s", stderr)
+			}
+			code, out, stderr := runCLI(t, env, "", "agent", "create", "--owner", "ops@example.com", "--name", "Repo bot",
+				"--permissions", `[{"resource":"mcp:github:*","actions":["read","create_issue"]}]`)
+			if code != 0 || !strings.Contains(out, "api key: kv_") {
+				t.Fatalf("agent create: %d %q %q", code, out, stderr)
+			}
+			parent := strings.Fields(strings.SplitN(out, "agent:", 2)[1])[0]
+			code, out, stderr = runCLI(t, env, "", "agent", "delegate", "--parent", parent, "--name", "Reader",
+				"--permissions", `[{"resource":"mcp:github:issues","actions":["read"]}]`)
+			if code != 0 || !strings.Contains(out, "1 grants") {
+				t.Fatalf("agent delegate: %d %q %q", code, out, stderr)
+			}
+			child := strings.Fields(strings.SplitN(out, "agent:", 2)[1])[0]
+			if code, _, stderr := runCLI(t, env, "", "agent", "delegate", "--parent", parent, "--name", "Greedy",
+				"--permissions", `[{"resource":"mcp:*","actions":["read"]}]`); code == 0 || !strings.Contains(stderr, "not covered") {
+				t.Fatalf("delegating more than the parent has: %d %q", code, stderr)
+			}
+			if code, _, stderr := runCLI(t, env, "", "agent", "create", "--owner", "ops@example.com", "--name", "x", "--permissions", `{"nope":1}`); code == 0 || !strings.Contains(stderr, "--permissions") {
+				t.Fatalf("bad permissions JSON: %d %q", code, stderr)
+			}
+			code, out, _ = runCLI(t, env, "", "agent", "list", "--owner", "ops@example.com")
+			if code != 0 || !strings.Contains(out, parent) || !strings.Contains(out, child) {
+				t.Fatalf("agent list: %q", out)
+			}
+			for _, step := range [][]string{
+				{"grant", "--id", parent, "--permissions", `[{"resource":"mcp:github:pulls","actions":["read"]}]`},
+				{"suspend", "--id", parent}, {"resume", "--id", parent}, {"rotate", "--id", parent, "--overlap", "1h"},
+				{"show", "--id", child},
+			} {
+				if code, out, stderr := runCLI(t, env, "", append([]string{"agent"}, step...)...); code != 0 {
+					t.Fatalf("agent %v: %d %q %q", step, code, out, stderr)
+				}
+			}
+			if code, out, _ := runCLI(t, env, "", "agent", "revoke", "--id", parent); code != 0 || !strings.Contains(out, "revoked") {
+				t.Fatalf("agent revoke: %q", out)
+			}
+			code, out, _ = runCLI(t, env, "", "agent", "show", "--id", child)
+			if code != 0 || !strings.Contains(out, `"Status": "revoked"`) {
+				t.Fatalf("sub-agent after its parent was revoked: %q", out)
+			}
+			if code, _, stderr := runCLI(t, env, "", "agent", "show", "--id", "agt_nope"); code == 0 || !strings.Contains(stderr, "no such agent") {
+				t.Fatalf("unknown agent: %d %q", code, stderr)
+			}
+		})
+	}
+}
