@@ -32,7 +32,7 @@ func (k *Kavach) isAdmin(u User) bool {
 func (k *Kavach) admin(h func(http.ResponseWriter, *http.Request, users.SessionView)) http.HandlerFunc {
 	return k.signedIn(func(w http.ResponseWriter, r *http.Request, view users.SessionView) {
 		if !k.isAdmin(publicUser(view.User)) {
-			httpx.WriteError(w, http.StatusForbidden, "FORBIDDEN", "Only server admins may manage OAuth clients.")
+			httpx.WriteError(w, http.StatusForbidden, "FORBIDDEN", "Only server admins may do this.")
 			return
 		}
 		h(w, r, view)

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/kavachos/kavach"
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/internal/auditchain"
 	"github.com/kavachos/kavach/storage"
@@ -82,7 +83,15 @@ func TestAgentsAPIAndDecisions(t *testing.T) {
 		if status, _ := e.decide(t, "kv_"+strings.Repeat("x", 43), "read", "mcp:github:issues"); status != 401 {
 			t.Fatalf("unknown key: %d", status)
 		}
-		owner.do("POST", "/api/auth/authorize", map[string]any{"action": "read", "resource": "mcp:github:issues"}).mustError(t, 401, "UNAUTHENTICATED")
+		// A user's session asks for the user (who has no grants), and may
+		// not ask for an agent; without any credential it is a 401.
+		var mineDecision decision
+		owner.do("POST", "/api/auth/authorize", map[string]any{"action": "read", "resource": "mcp:github:issues"}).must(t, 200).decode(t, &mineDecision)
+		if mineDecision.Allowed || mineDecision.Code != "PERMISSION_DENIED" || mineDecision.AuditID == "" {
+			t.Fatalf("the user's own decision: %+v", mineDecision)
+		}
+		owner.do("POST", "/api/auth/authorize", map[string]any{"action": "read", "resource": "mcp:github:issues", "agentId": id}).mustError(t, 403, "FORBIDDEN")
+		e.client().do("POST", "/api/auth/authorize", map[string]any{"action": "read", "resource": "mcp:github:issues"}).mustError(t, 401, "UNAUTHENTICATED")
 
 		// Only the owner sees the agent.
 		owner.do("GET", "/api/auth/agents/"+id, nil).must(t, 200)
@@ -209,5 +218,62 @@ func TestAuditAPI(t *testing.T) {
 				t.Fatalf("export %s: %d %q", format, resp.StatusCode, body)
 			}
 		}
+	})
+}
+
+// Users are principals too: an admin gives a user grants, the user asks
+// with their session, and the grants bound the user's agents.
+func TestUserPermissionsAPI(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, func(c *kavach.Config) { c.AdminEmails = []string{"admin@example.com"} })
+		admin := e.client()
+		admin.signUp("admin@example.com")
+		admin.do("GET", strings.TrimPrefix(e.waitMail("admin@example.com", "Verify your email"), e.url), nil).must(t, 200)
+		user := e.client()
+		me := user.signUp("dev@example.com")
+		var created struct {
+			Agent struct {
+				ID string `json:"id"`
+			} `json:"agent"`
+			Token string `json:"token"`
+		}
+		user.do("POST", "/api/auth/agents", map[string]any{"name": "bot",
+			"permissions": []map[string]any{{"resource": "mcp:*", "actions": []string{"read"}}}}).must(t, 201).decode(t, &created)
+
+		grants := map[string]any{"permissions": []map[string]any{{"resource": "mcp:github:*", "actions": []string{"read"}}}}
+		user.do("PUT", "/api/auth/admin/users/"+me.User.ID+"/permissions", grants).mustError(t, 403, "FORBIDDEN")
+		admin.do("PUT", "/api/auth/admin/users/usr_missing/permissions", grants).mustError(t, 404, "USER_NOT_FOUND")
+		admin.do("PUT", "/api/auth/admin/users/"+me.User.ID+"/permissions", map[string]any{"permissions": []map[string]any{{"resource": "", "actions": []string{"read"}}}}).mustError(t, 400, "INVALID_REQUEST")
+		admin.do("PUT", "/api/auth/admin/users/"+me.User.ID+"/permissions", grants).must(t, 200)
+		var mine struct {
+			Permissions []map[string]any `json:"permissions"`
+		}
+		user.do("GET", "/api/auth/permissions", nil).must(t, 200).decode(t, &mine)
+		if len(mine.Permissions) != 1 || mine.Permissions[0]["resource"] != "mcp:github:*" {
+			t.Fatalf("own permissions %+v", mine)
+		}
+		ask := func(c *client, body map[string]any) decision {
+			var d decision
+			c.do("POST", "/api/auth/authorize", body).must(t, 200).decode(t, &d)
+			return d
+		}
+		if d := ask(user, map[string]any{"action": "read", "resource": "mcp:github:issues"}); !d.Allowed {
+			t.Fatalf("the user within their grants: %+v", d)
+		}
+		if d := ask(user, map[string]any{"action": "read", "resource": "mcp:slack:general"}); d.Allowed {
+			t.Fatalf("the user beyond their grants: %+v", d)
+		}
+		if d := ask(admin, map[string]any{"action": "read", "resource": "mcp:github:issues", "userId": me.User.ID}); !d.Allowed {
+			t.Fatalf("an admin asking for the user: %+v", d)
+		}
+		// The agent created before is bounded by its owner now.
+		if status, d := e.decide(t, created.Token, "read", "mcp:slack:general"); status != 200 || d.Allowed {
+			t.Fatalf("the user's agent beyond its owner: %d %+v", status, d)
+		}
+		if status, d := e.decide(t, created.Token, "read", "mcp:github:pulls"); status != 200 || !d.Allowed {
+			t.Fatalf("the user's agent within its owner: %d %+v", status, d)
+		}
+		user.do("POST", "/api/auth/agents", map[string]any{"name": "greedy",
+			"permissions": []map[string]any{{"resource": "mcp:*", "actions": []string{"read"}}}}).mustError(t, 400, "PERMISSION_NOT_DELEGABLE")
 	})
 }

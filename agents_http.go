@@ -216,11 +216,16 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 		Resource  string          `json:"resource"`
 		Arguments json.RawMessage `json:"arguments"`
 		AgentID   string          `json:"agentId"`
+		UserID    string          `json:"userId"`
 	}
 	if !k.decode(w, r, &req) {
 		return
 	}
-	who, ok := k.decisionPrincipal(w, r, req.AgentID)
+	if req.AgentID != "" && req.UserID != "" {
+		httpx.WriteError(w, http.StatusBadRequest, "INVALID_REQUEST", "agentId and userId: name one principal, not both.")
+		return
+	}
+	who, ok := k.decisionPrincipal(w, r, req.AgentID, req.UserID)
 	if !ok {
 		return
 	}
@@ -229,7 +234,7 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	ip := k.limits.ip.ClientIP(r)
-	d := k.Agents.Decide(r.Context(), agents.DecideRequest{AgentID: who.agentID, Action: req.Action, Resource: req.Resource,
+	d := k.Agents.Decide(r.Context(), agents.DecideRequest{AgentID: who.agentID, UserID: who.userID, Action: req.Action, Resource: req.Resource,
 		Arguments: req.Arguments, IP: ip, UserAgent: r.UserAgent(), ActingFor: who.actingFor, Chain: who.chain})
 	out := map[string]any{"allowed": d.Allowed, "auditId": d.AuditID}
 	if !d.Allowed {
@@ -244,14 +249,15 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 // decisionCaller is who asks for a decision.
 type decisionCaller struct {
 	agentID   string
+	userID    string   // a user deciding for themselves (session), or named by an admin
 	actingFor string   // from an access token's sub, when it is not the agent itself
 	chain     []string // from the token, outermost first
 }
 
-// decisionPrincipal finds the agent a decision is for: the bearer
-// credential's agent (see bearerAgent), or, for a server admin's session,
-// agentId.
-func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agentID string) (decisionCaller, bool) {
+// decisionPrincipal finds the principal a decision is for: the bearer
+// credential's agent (see bearerAgent); else the signed-in user — for
+// themselves, or, for a server admin, the agentId or userId named.
+func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agentID, userID string) (decisionCaller, bool) {
 	unauthorized := func() (decisionCaller, bool) {
 		agentUnauthorized(w)
 		return decisionCaller{}, false
@@ -265,13 +271,18 @@ func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agent
 	case badKey:
 		return unauthorized()
 	}
-	// A human session token may still be an admin asking for an agent.
-	if agentID != "" {
-		if view, err := k.session(w, r); err == nil && k.isAdmin(publicUser(view.User)) {
-			return decisionCaller{agentID: agentID}, true
-		}
+	view, err := k.session(w, r)
+	if err != nil {
+		return unauthorized()
 	}
-	return unauthorized()
+	switch {
+	case agentID == "" && (userID == "" || userID == view.User.ID):
+		return decisionCaller{userID: view.User.ID}, true // a user asks for themselves
+	case k.isAdmin(publicUser(view.User)):
+		return decisionCaller{agentID: agentID, userID: userID}, true
+	}
+	httpx.WriteError(w, http.StatusForbidden, "FORBIDDEN", "Only server admins may ask for another principal.")
+	return decisionCaller{}, false
 }
 
 func agentUnauthorized(w http.ResponseWriter) {

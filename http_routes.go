@@ -41,6 +41,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	api.HandleFunc("PATCH /api/auth/user", k.signedIn(k.handleUpdateUser))
 	k.adminRoutes(api)
 	k.agentRoutes(api)
+	k.userPermissionRoutes(api)
 	k.budgetRoutes(api)
 	k.approvalRoutes(api)
 	k.auditRoutes(api)

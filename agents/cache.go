@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,9 @@ const (
 // principal is an agent as Decide sees it. It is immutable once cached,
 // apart from its two atomics.
 type principal struct {
+	// agent is the agent; for a user (isUser), only ID (the user's id)
+	// and Status (active) are set.
+	isUser   bool
 	agent    storage.Agent
 	set      *GrantSet        // nil when setErr is set
 	setErr   error            // the stored grants do not compile: every decision is refused
@@ -124,6 +128,9 @@ func (s *Service) principal(ctx context.Context, agentID string, now time.Time) 
 func (s *Service) loadPrincipal(ctx context.Context, agentID string, now time.Time) (*principal, error) {
 	if agentID == "" {
 		return nil, ErrAgentNotFound
+	}
+	if userID, ok := strings.CutPrefix(agentID, userKeyPrefix); ok {
+		return s.loadUserPrincipal(ctx, userID, now)
 	}
 	a, err := s.store.Agents().Get(ctx, agentID)
 	if err != nil {

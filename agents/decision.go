@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -38,7 +39,9 @@ const (
 
 // DecideRequest asks whether an agent may act.
 type DecideRequest struct {
+	// AgentID names the agent asking; or UserID a user (see users.go).
 	AgentID   string
+	UserID    string
 	Action    string
 	Resource  string
 	Arguments json.RawMessage
@@ -98,9 +101,13 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	now := s.now()
 	d, p, chain, grantID := s.decide(ctx, req, now)
 
+	principalType, principalID := "agent", req.AgentID
+	if req.UserID != "" {
+		principalType, principalID = "user", req.UserID
+	}
 	rec := storage.AuditRecord{
 		ID: id.New("aud"), At: now, Kind: storage.AuditKindDecision, Event: AuditEventAuthorize,
-		PrincipalType: "agent", PrincipalID: auditText(req.AgentID, 128), AgentID: auditText(req.AgentID, 128),
+		PrincipalType: principalType, PrincipalID: auditText(principalID, 128), AgentID: auditText(req.AgentID, 128),
 		Action: auditText(req.Action, MaxActionBytes), Resource: auditText(req.Resource, MaxResourceBytes),
 		ArgsDigest: argsDigest(req.Arguments), Result: storage.AuditDeny, Reason: d.Code,
 		UserAgent: auditText(req.UserAgent, 512),
@@ -146,6 +153,16 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 // agents above it (nearest first) and the ID of the deciding grant when
 // there is one.
 func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) (Decision, *principal, []*principal, string) {
+	switch {
+	case req.UserID != "" && req.AgentID != "":
+		return Decision{Code: CodeInvalidRequest, Reason: "a decision is for an agent or for a user, not both"}, nil, nil, ""
+	case req.UserID != "":
+		d, p, grantID := s.decideUser(ctx, req, now)
+		return d, p, nil, grantID
+	case strings.HasPrefix(req.AgentID, userKeyPrefix):
+		// The cache's key space for users: never an agent id.
+		return Decision{Code: CodeAgentNotFound, Reason: "no such agent"}, nil, nil, ""
+	}
 	p, err := s.principal(ctx, req.AgentID, now)
 	if errors.Is(err, ErrAgentNotFound) {
 		return Decision{Code: CodeAgentNotFound, Reason: "no such agent"}, nil, nil, ""
@@ -163,6 +180,24 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 	if refused != nil {
 		return *refused, p, chain, ""
 	}
+	// The owner's grants, when set, bound the agent like an ancestor's.
+	bounds := chain
+	if !p.isUser {
+		root := &p.agent
+		if len(chain) > 0 {
+			root = &chain[len(chain)-1].agent
+		}
+		owner, err := s.ownerBound(ctx, root, now)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.cfg.Logger.Error("agents: load the owner's grants for a decision", "agent", p.agent.ID, "err", err)
+			}
+			return Decision{Code: CodeUnavailable, Reason: "the owner's permissions could not be loaded; try again"}, p, chain, ""
+		}
+		if owner != nil {
+			bounds = append(slices.Clip(chain), owner)
+		}
+	}
 	if p.setErr != nil {
 		return Decision{Code: CodeInvalidGrant, Reason: "the agent's stored permissions are invalid"}, p, chain, ""
 	}
@@ -174,9 +209,9 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 		grantID = out.Grant.ID
 	}
 	charges := []rateCharge{{agent: p.agent.ID, grant: grantID, limits: out.RateLimits}}
-	if len(chain) > 0 && (out.Allowed || out.RequireApproval) {
+	if len(bounds) > 0 && (out.Allowed || out.RequireApproval) {
 		var above []rateCharge
-		d, above = allowedByAncestors(chain, ereq, now, d)
+		d, above = allowedByAncestors(bounds, ereq, now, d)
 		charges = append(charges, above...)
 	}
 	if d.ApprovalRequired {

@@ -226,8 +226,12 @@ func inactiveDecision(a *storage.Agent, now time.Time) *Decision {
 func allowedByAncestors(chain []*principal, req Request, now time.Time, d Decision) (Decision, []rateCharge) {
 	var charges []rateCharge
 	for _, ap := range chain {
+		who := fmt.Sprintf("delegating agent %q", ap.agent.ID)
+		if ap.isUser {
+			who = fmt.Sprintf("owner %q", ap.agent.ID)
+		}
 		if ap.setErr != nil {
-			return Decision{Code: CodeInvalidGrant, Reason: fmt.Sprintf("delegating agent %q has invalid stored permissions", ap.agent.ID)}, nil
+			return Decision{Code: CodeInvalidGrant, Reason: who + " has invalid stored permissions"}, nil
 		}
 		out := ap.set.Evaluate(req, now)
 		switch {
@@ -237,7 +241,7 @@ func allowedByAncestors(chain []*principal, req Request, now time.Time, d Decisi
 				d = Decision{Code: CodeApprovalRequired, Reason: out.Reason, ApprovalRequired: true}
 			}
 		default:
-			return Decision{Code: out.Code, Reason: fmt.Sprintf("delegating agent %q: %s", ap.agent.ID, out.Reason)}, nil
+			return Decision{Code: out.Code, Reason: who + ": " + out.Reason}, nil
 		}
 		if len(out.RateLimits) > 0 {
 			charges = append(charges, rateCharge{agent: ap.agent.ID, grant: out.Grant.ID, limits: out.RateLimits})

@@ -113,7 +113,7 @@ func hasLimits(charges []rateCharge) bool {
 // rateLimited is the decision refusing a call over ch's limit l.
 func rateLimited(ch rateCharge, l RateLimit, self string) Decision {
 	if ch.agent != self {
-		return Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("delegating agent %q: grant %q allows %d calls per %s", ch.agent, ch.grant, l.Max, l.Window)}
+		return Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q of %q, above this agent, allows %d calls per %s", ch.grant, ch.agent, l.Max, l.Window)}
 	}
 	return Decision{Code: CodeRateLimited, Reason: fmt.Sprintf("grant %q allows %d calls per %s", ch.grant, l.Max, l.Window)}
 }

@@ -196,6 +196,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (storage.Agent, []
 		return storage.Agent{}, nil, "", err
 	}
 	owner := in.OwnerUserID
+	if grants, err = s.boundByOwner(ctx, s.store, owner, grants, now); err != nil {
+		return storage.Agent{}, nil, "", err
+	}
 	a := storage.Agent{
 		ID: id.New("agt"), Type: typ, Name: name, OwnerUserID: &owner, Status: storage.AgentActive,
 		Metadata: md, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires,
@@ -471,6 +474,11 @@ func (u update) apply(ctx context.Context, s *Service, tx storage.Store, agentID
 			if u.grants, err = narrow(parentGrants, u.grants, now); err != nil {
 				return nil, nil, err
 			}
+		}
+	}
+	if a.ParentID == nil && a.OwnerUserID != nil && u.in.Permissions != nil {
+		if u.grants, err = s.boundByOwner(ctx, tx, *a.OwnerUserID, u.grants, now); err != nil {
+			return nil, nil, err
 		}
 	}
 	var changed []string

@@ -109,6 +109,14 @@ type AgentGrants interface {
 	List(ctx context.Context, agentID string) ([]AgentGrant, error) // by CreatedAt, ID
 }
 
+// UserGrants stores users' permissions (table kavach_user_grant), in the
+// same records as agents' (AgentID holds the user's id): users go through
+// the same decision point, and bound what the agents they own may get.
+type UserGrants interface {
+	Replace(ctx context.Context, userID string, grants []AgentGrant) error
+	List(ctx context.Context, userID string) ([]AgentGrant, error) // by CreatedAt, ID
+}
+
 // AgentKeys stores agent API keys.
 type AgentKeys interface {
 	Create(ctx context.Context, k *AgentKey) error // ErrAlreadyExists on duplicate ID or Hash

@@ -37,6 +37,7 @@ type Store interface {
 	SigningKeys() SigningKeys
 	Agents() Agents
 	AgentGrants() AgentGrants
+	UserGrants() UserGrants
 	AgentKeys() AgentKeys
 	Approvals() Approvals
 	Audit() AuditLog

@@ -282,3 +282,32 @@ func testAgentLock(t *testing.T, s storage.Store) {
 	must(t, "get", err)
 	wantSame(t, "after locking", got, a)
 }
+
+var userGrantTests = []test{
+	{"ReplaceList", testUserGrants},
+}
+
+func testUserGrants(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s)
+	v := createUser(t, s)
+	gs := []storage.AgentGrant{{ID: "grt_1", Spec: []byte(`{"resource":"a:*","actions":["read"]}`)}, {ID: "grt_2", Spec: []byte(`{"resource":"b","actions":["*"]}`)}}
+	must(t, "replace", s.UserGrants().Replace(ctx, u.ID, gs))
+	must(t, "replace other", s.UserGrants().Replace(ctx, v.ID, []storage.AgentGrant{{ID: "grt_3", Spec: []byte(`{}`)}}))
+	got, err := s.UserGrants().List(ctx, u.ID)
+	must(t, "list", err)
+	if len(got) != 2 || got[0].ID != "grt_1" || got[1].ID != "grt_2" || got[0].AgentID != u.ID || string(got[1].Spec) != string(gs[1].Spec) {
+		t.Fatalf("user grants %+v", got)
+	}
+	must(t, "clear", s.UserGrants().Replace(ctx, u.ID, nil))
+	if got, err := s.UserGrants().List(ctx, u.ID); err != nil || len(got) != 0 {
+		t.Fatalf("after clearing: %+v %v", got, err)
+	}
+	if other, err := s.UserGrants().List(ctx, v.ID); err != nil || len(other) != 1 {
+		t.Fatalf("another user's grants: %+v %v", other, err)
+	}
+	must(t, "delete user", s.Users().Delete(ctx, v.ID))
+	if other, err := s.UserGrants().List(ctx, v.ID); err != nil || len(other) != 0 {
+		t.Fatalf("grants outlived their user: %+v %v", other, err)
+	}
+}

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SigningKeys", signingKeyTests},
 		{"Agents", agentTests},
 		{"AgentCredentials", agentCredentialTests},
+		{"UserGrants", userGrantTests},
 		{"Organizations", organizationTests},
 		{"Approvals", approvalTests},
 		{"Audit", auditTests},

@@ -7,32 +7,41 @@ import (
 	"github.com/kavachos/kavach/storage"
 )
 
-type agentGrants struct{ s *Store }
+// grants stores grant rows of one kind of principal: agents in
+// kavach_agent_grant, users in kavach_user_grant (same columns but the
+// owner's, in the record's AgentID field).
+type grants struct {
+	s            *Store
+	table, owner string // table name and owner column, constants below
+}
 
-type agentGrantRow struct {
+func agentGrants(s *Store) grants { return grants{s, "kavach_agent_grant", "agent_id"} }
+func userGrants(s *Store) grants  { return grants{s, "kavach_user_grant", "user_id"} }
+
+type grantRow struct {
 	storage.AgentGrant
 	spec string
 }
 
-func agentGrantFields(g *agentGrantRow) []any {
+func grantFields(g *grantRow) []any {
 	return []any{&g.ID, &g.AgentID, &g.spec, &g.CreatedAt}
 }
 
-// Replace deletes the agent's grants and inserts grants, in the caller's
-// transaction or one of its own.
-func (r agentGrants) Replace(ctx context.Context, agentID string, grants []storage.AgentGrant) error {
+// Replace deletes the principal's grants and inserts grants, in the
+// caller's transaction or one of its own.
+func (r grants) Replace(ctx context.Context, ownerID string, list []storage.AgentGrant) error {
 	return r.s.InTx(ctx, func(tx storage.Store) error {
 		st := tx.(*Store)
-		if _, err := st.exec(ctx, "agent_grants.clear", `DELETE FROM kavach_agent_grant WHERE agent_id = ?`, agentID); err != nil {
+		if _, err := st.exec(ctx, r.table+".clear", `DELETE FROM `+r.table+` WHERE `+r.owner+` = ?`, ownerID); err != nil {
 			return err
 		}
 		t := now()
-		for i := range grants {
-			g := &grants[i]
-			g.AgentID = agentID
+		for i := range list {
+			g := &list[i]
+			g.AgentID = ownerID
 			stamp(&g.CreatedAt, t.Add(time.Duration(i)*time.Millisecond)) // keep the given order
-			if _, err := st.exec(ctx, "agent_grants.insert",
-				`INSERT INTO kavach_agent_grant (id, agent_id, spec, created_at) VALUES (?, ?, ?, ?)`,
+			if _, err := st.exec(ctx, r.table+".insert",
+				`INSERT INTO `+r.table+` (id, `+r.owner+`, spec, created_at) VALUES (?, ?, ?, ?)`,
 				g.ID, g.AgentID, string(g.Spec), g.CreatedAt); err != nil {
 				return err
 			}
@@ -41,10 +50,10 @@ func (r agentGrants) Replace(ctx context.Context, agentID string, grants []stora
 	})
 }
 
-func (r agentGrants) List(ctx context.Context, agentID string) ([]storage.AgentGrant, error) {
-	rows, err := list(ctx, r.s, "agent_grants.list",
-		`SELECT id, agent_id, spec, created_at FROM kavach_agent_grant WHERE agent_id = ? ORDER BY created_at, id`,
-		[]any{agentID}, agentGrantFields)
+func (r grants) List(ctx context.Context, ownerID string) ([]storage.AgentGrant, error) {
+	rows, err := list(ctx, r.s, r.table+".list",
+		`SELECT id, `+r.owner+`, spec, created_at FROM `+r.table+` WHERE `+r.owner+` = ? ORDER BY created_at, id`,
+		[]any{ownerID}, grantFields)
 	if err != nil {
 		return nil, err
 	}
