@@ -31,6 +31,7 @@ type principal struct {
 	// and Status (active) are set.
 	isUser   bool
 	agent    storage.Agent
+	ownerKey string // the owner's cache key (userKeyPrefix + id), "" when none
 	set      *GrantSet        // nil when setErr is set
 	setErr   error            // the stored grants do not compile: every decision is refused
 	budgets  []storage.Budget // of every scope of the agent (BudgetScopes); nil when none
@@ -145,6 +146,9 @@ func (s *Service) loadPrincipal(ctx context.Context, agentID string, now time.Ti
 		return nil, fmt.Errorf("load agent budgets: %w", err)
 	}
 	p := &principal{agent: *a, budgets: budgets, loadedAt: now}
+	if a.OwnerUserID != nil {
+		p.ownerKey = userKeyPrefix + *a.OwnerUserID
+	}
 	if a.LastActiveAt != nil {
 		p.lastTouch.Store(a.LastActiveAt.UnixNano())
 	}

@@ -183,9 +183,9 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 	// The owner's grants, when set, bound the agent like an ancestor's.
 	bounds := chain
 	if !p.isUser {
-		root := &p.agent
+		root := p
 		if len(chain) > 0 {
-			root = &chain[len(chain)-1].agent
+			root = chain[len(chain)-1]
 		}
 		owner, err := s.ownerBound(ctx, root, now)
 		if err != nil {

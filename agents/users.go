@@ -64,13 +64,14 @@ func (s *Service) userPrincipal(ctx context.Context, userID string, now time.Tim
 	return s.principal(ctx, userKeyPrefix+userID, now)
 }
 
-// ownerBound returns the agent's owner as a principal to ask, when the
-// owner has grants; nil when the agent has no owner or the owner none.
-func (s *Service) ownerBound(ctx context.Context, a *storage.Agent, now time.Time) (*principal, error) {
-	if a.OwnerUserID == nil {
+// ownerBound returns the owner of the agent root (the top of a delegation
+// chain) as a principal to ask, when the owner has grants; nil when the
+// agent has no owner or the owner none.
+func (s *Service) ownerBound(ctx context.Context, root *principal, now time.Time) (*principal, error) {
+	if root.ownerKey == "" {
 		return nil, nil
 	}
-	up, err := s.userPrincipal(ctx, *a.OwnerUserID, now)
+	up, err := s.principal(ctx, root.ownerKey, now)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil, nil // the owner is being deleted; the agent goes with them
 	}
