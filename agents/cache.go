@@ -31,7 +31,7 @@ type principal struct {
 	// and Status (active) are set.
 	isUser   bool
 	agent    storage.Agent
-	ownerKey string // the owner's cache key (userKeyPrefix + id), "" when none
+	ownerKey string           // the owner's cache key (userKeyPrefix + id), "" when none
 	set      *GrantSet        // nil when setErr is set
 	setErr   error            // the stored grants do not compile: every decision is refused
 	budgets  []storage.Budget // of every scope of the agent (BudgetScopes); nil when none
