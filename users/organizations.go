@@ -93,7 +93,8 @@ func (o Organizations) Create(ctx context.Context, creatorID string, in CreateOr
 	if err != nil {
 		return storage.Organization{}, err
 	}
-	slug, derived := in.Slug, in.Slug == ""
+	var slug string
+	derived := in.Slug == ""
 	if derived {
 		slug = slugFromName(name)
 	} else if slug, err = checkSlug(in.Slug); err != nil {
