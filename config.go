@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kavachos/kavach/internal/clientip"
+	"github.com/kavachos/kavach/internal/webhook"
 	"github.com/kavachos/kavach/storage"
 )
 
@@ -49,6 +50,13 @@ type Config struct {
 	AdminEmails []string
 	// SkipMigrations turns off applying migrations in New.
 	SkipMigrations bool
+	// WebhookURL receives every outbox event as a signed POST (Standard
+	// Webhooks: webhook-id, webhook-timestamp, webhook-signature), at
+	// least once and in order, after OnEvent. https, or http in
+	// development. WebhookSecret signs them: "whsec_<base64>" or at least
+	// 24 bytes.
+	WebhookURL    string
+	WebhookSecret string
 	// BudgetTimeZone is the IANA time zone (e.g. "America/Los_Angeles")
 	// in which the days and months of agent budgets begin; default "UTC".
 	// Changing it moves the current period's boundaries.
@@ -275,6 +283,13 @@ func (c Config) Validate() error {
 	}
 	if _, err := budgetZone(c.BudgetTimeZone); err != nil {
 		bad("budget time zone: %v", err)
+	}
+	if c.WebhookURL != "" || c.WebhookSecret != "" {
+		if c.WebhookURL == "" || c.WebhookSecret == "" {
+			bad("webhook URL and webhook secret go together")
+		} else if _, err := webhook.New(c.WebhookURL, c.WebhookSecret, c.Env == EnvDevelopment, nil); err != nil {
+			bad("%v", err)
+		}
 	}
 	if c.Session.UpdateAge > c.Session.TTL {
 		bad("session update age must not exceed the session TTL")

@@ -25,6 +25,7 @@ import (
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/internal/mail"
 	"github.com/kavachos/kavach/internal/outbox"
+	"github.com/kavachos/kavach/internal/webhook"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/storage/postgres"
 	"github.com/kavachos/kavach/storage/sqlite"
@@ -142,8 +143,11 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	k.cancel = cancel
 	// Without a handler no dispatcher runs: events stay in the outbox for
 	// the instance that has one (a CLI run must never consume them).
-	if cfg.OnEvent != nil {
-		d := outbox.NewDispatcher(store, cfg.OnEvent, cfg.Logger)
+	if handle, err := eventHandler(cfg); err != nil {
+		cancel()
+		return nil, err
+	} else if handle != nil {
+		d := outbox.NewDispatcher(store, handle, cfg.Logger)
 		k.wg.Add(1)
 		go func() { defer k.wg.Done(); d.Run(bg) }()
 	}
@@ -151,6 +155,33 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	go func() { defer k.wg.Done(); k.every(bg, 10*time.Minute, "sweeping expired rows", k.sweep) }()
 	go func() { defer k.wg.Done(); k.every(bg, 30*time.Second, "reloading signing keys", k.OAuth.ReloadKeys) }()
 	return k, nil
+}
+
+// eventHandler delivers outbox events to OnEvent, then to the webhook;
+// nil when there is neither. A failure of either retries the event for
+// both (receivers deduplicate by event id, as at-least-once asks).
+func eventHandler(cfg Config) (outbox.Handler, error) {
+	var hook *webhook.Sender
+	if cfg.WebhookURL != "" {
+		var err error
+		if hook, err = webhook.New(cfg.WebhookURL, cfg.WebhookSecret, cfg.Env == EnvDevelopment, cfg.Now); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case hook == nil && cfg.OnEvent == nil:
+		return nil, nil
+	case hook == nil:
+		return cfg.OnEvent, nil
+	}
+	return func(ctx context.Context, e storage.Event) error {
+		if cfg.OnEvent != nil {
+			if err := cfg.OnEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return hook.Send(ctx, e)
+	}, nil
 }
 
 // Handler serves the whole HTTP surface: /api/auth/…, /healthz, /readyz.

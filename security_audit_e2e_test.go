@@ -3,7 +3,12 @@ package kavach_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +19,7 @@ import (
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/internal/auditchain"
 	"github.com/kavachos/kavach/internal/id"
+	"github.com/kavachos/kavach/internal/webhook"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/users"
 )
@@ -131,5 +137,62 @@ func TestAuditRetention(t *testing.T) {
 	})
 	if err := (kavach.Config{Audit: kavach.AuditConfig{Retention: time.Hour}}).Validate(); err == nil || !strings.Contains(err.Error(), "audit retention") {
 		t.Fatalf("a one-hour retention validated: %v", err)
+	}
+}
+
+// Webhooks: an agent created over the API reaches the configured endpoint
+// as a signed Standard Webhooks POST; a failing endpoint gets the same
+// event again.
+func TestWebhookDelivery(t *testing.T) {
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	key, err := webhook.Key(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type delivery struct {
+		header http.Header
+		body   []byte
+	}
+	got := make(chan delivery, 100)
+	var fails atomic.Int32
+	fails.Store(1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- delivery{r.Header.Clone(), b}
+		if fails.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable) // the first attempt fails
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer hook.Close()
+	e := newEnv(t, storagetestOpenSQLite, func(c *kavach.Config) { c.WebhookURL, c.WebhookSecret = hook.URL, secret })
+	owner := e.client()
+	owner.signUp("hooks@example.com")
+	owner.do("POST", "/api/auth/agents", map[string]any{"name": "hooked"}).must(t, 201)
+
+	seen := map[string]int{}
+	for {
+		var d delivery
+		select {
+		case d = <-got:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no agent.created delivery; seen %v", seen)
+		}
+		ts, err := strconv.ParseInt(d.header.Get("webhook-timestamp"), 10, 64)
+		if err != nil || d.header.Get("webhook-signature") != webhook.Sign(key, d.header.Get("webhook-id"), ts, d.body) {
+			t.Fatalf("delivery not signed as Standard Webhooks asks: %v %s", d.header, d.body)
+		}
+		var b webhook.Body
+		if err := json.Unmarshal(d.body, &b); err != nil || b.ID != d.header.Get("webhook-id") {
+			t.Fatalf("body %s: %v", d.body, err)
+		}
+		seen[b.Type]++
+		if b.Type == "agent.created" {
+			break
+		}
+	}
+	if seen["user.created"] < 2 {
+		t.Fatalf("the failed first delivery was not retried: %v", seen)
 	}
 }

@@ -132,6 +132,8 @@ var settings = []setting{
 	{"oauth-allow-dynamic-machine-clients", "KAVACH_OAUTH_ALLOW_DYNAMIC_MACHINE_CLIENTS", "false", "let open registration create client_credentials clients (otherwise operators register them)", boolean(func(o *options) *bool { return &o.cfg.OAuth.AllowDynamicMachineClients })},
 	{"oauth-disable-dynamic-registration", "KAVACH_OAUTH_DISABLE_DYNAMIC_REGISTRATION", "false", "turn off RFC 7591 dynamic client registration", boolean(func(o *options) *bool { return &o.cfg.OAuth.DisableDynamicRegistration })},
 	{"agents-max-delegation-depth", "KAVACH_AGENTS_MAX_DELEGATION_DEPTH", "3", "how deep delegation chains may go (agent → sub-agent → …), at most 10", integer(func(o *options) *int { return &o.cfg.Agents.MaxDelegationDepth })},
+	{"webhook-url", "KAVACH_WEBHOOK_URL", "", "receives every event (user.created, approval.requested, …) as a signed POST, Standard Webhooks format; https (http in development)", str(func(o *options) *string { return &o.cfg.WebhookURL })},
+	{"webhook-secret", "KAVACH_WEBHOOK_SECRET", "", "signs webhook deliveries: whsec_<base64> or at least 24 bytes (prefer the variable to the flag)", str(func(o *options) *string { return &o.cfg.WebhookSecret })},
 	{"audit-retention", "KAVACH_AUDIT_RETENTION", "0", "delete audit records older than this (e.g. 2160h for 90 days); 0 keeps them forever", duration(func(o *options) *time.Duration { return &o.cfg.Audit.Retention })},
 }
 

@@ -110,6 +110,9 @@ func openForCLI(ctx context.Context, name string, args []string, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
+	// Only the server delivers events: a short CLI run must leave them in
+	// the outbox for it, not start delivering (and stop half way).
+	o.cfg.WebhookURL, o.cfg.WebhookSecret = "", ""
 	return kavach.New(ctx, o.cfg)
 }
 
