@@ -26,6 +26,8 @@ func FuzzEndpoints(f *testing.F) {
 		`{"id":"ses_aaaaaaaaaaaaaaaaaaaaaaaaaa"}`, `{"token":"` + strings.Repeat("t", 300) + `","newPassword":"x"}`,
 		`{"currentPassword":1,"newPassword":true}`, `{"rememberMe":"yes"}`, `{"a":{"b":{"c":[[[[[[]]]]]]}}}`,
 		`{"email":"a@example.com"}{"email":"b@example.com"}`, "\xff\xfe", `{"redirectTo":"//evil"}`,
+		`{"name":"a","permissions":[{"resource":"mcp:*","actions":["read"]}]}`, `{"action":"read","resource":"mcp:x"}`,
+		`{"action":"read","resource":"a::b","arguments":[1]}`, `{"name":"o","slug":"-"}`, `{"metric":"cost","period":"day","limit":"1e400"}`,
 	} {
 		f.Add(seed)
 	}
@@ -48,6 +50,9 @@ func FuzzEndpoints(f *testing.F) {
 		{"POST", "/api/auth/password/change"}, {"POST", "/api/auth/password/forgot"},
 		{"POST", "/api/auth/password/reset"}, {"POST", "/api/auth/email/send-verification"},
 		{"PATCH", "/api/auth/user"},
+		{"POST", "/api/auth/agents"}, {"POST", "/api/auth/authorize"}, {"POST", "/api/auth/agents/agt_missing/delegate"},
+		{"POST", "/api/auth/agents/agt_missing/oauth-client"}, {"POST", "/api/auth/agents/agt_missing/usage"},
+		{"POST", "/api/auth/organizations"}, {"POST", "/api/auth/budgets"},
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, ep := range endpoints {
@@ -84,11 +89,29 @@ func FuzzOAuthEndpoints(f *testing.F) {
 		f.Add(seed)
 	}
 	k := fuzzInstance(f)
-	reg, err := k.OAuth.RegisterClient(context.Background(), authz.ClientMetadata{GrantTypes: []string{authz.GrantClientCredentials}, Scope: "mcp"})
+	reg, err := k.OAuth.RegisterClient(context.Background(), authz.ClientMetadata{
+		GrantTypes: []string{authz.GrantClientCredentials, authz.GrantTokenExchange}, Scope: "mcp"})
 	if err != nil {
 		f.Fatal(err)
 	}
 	h := k.Handler()
+	// A real subject token, so exchanges get past the token check.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", authz.TokenPath, strings.NewReader("grant_type=client_credentials&scope=mcp"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(reg.Client.GetID(), reg.Secret)
+	h.ServeHTTP(rec, req)
+	subject := tokenFrom(f, rec.Body.String())
+	exchange := "grant_type=" + url.QueryEscape(authz.GrantTokenExchange) + "&subject_token_type=" + url.QueryEscape(authz.TokenTypeAccessToken)
+	for _, seed := range []string{
+		exchange + "&subject_token=" + subject,
+		exchange + "&subject_token=" + subject + "&scope=openid&audience=%00",
+		exchange + "&subject_token=" + subject + "&actor_token=" + subject + "&actor_token_type=x",
+		exchange + "&subject_token=" + subject + "&requested_token_type=urn:ietf:params:oauth:token-type:jwt&resource=http://localhost:8080/mcp",
+		exchange + "&subject_token=a.b.c",
+	} {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, in string) {
 		reqs := []*http.Request{
 			httptest.NewRequest("POST", authz.TokenPath, strings.NewReader(in)),

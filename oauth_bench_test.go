@@ -113,7 +113,7 @@ func BenchmarkMCPTokenValidation(b *testing.B) {
 	}
 }
 
-func tokenFrom(b *testing.B, body string) string {
+func tokenFrom(b testing.TB, body string) string {
 	i := strings.Index(body, `"access_token":"`)
 	if i < 0 {
 		b.Fatalf("no token in %s", body)
