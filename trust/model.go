@@ -169,10 +169,10 @@ func DefaultModel() Model {
 		// enough to take a trusted agent to limited at once.
 		RefreshTokenReuse: Linear{Weight: 25, Cap: 50},
 		// A failed client authentication can come from anyone who knows
-		// the client id, not only the agent: 2 each and a cap of 20, so an
-		// outsider cannot push a perfect agent below trusted (100 − 20 =
-		// 80), and never a violation (2 < ViolationPoints).
-		InvalidClientAuth: Linear{Weight: 2, Cap: 20},
+		// the client id, not only the agent: 2 each and a cap of 15, so an
+		// outsider cannot push an elevated agent (95) below trusted (80),
+		// and never a violation (2 < ViolationPoints).
+		InvalidClientAuth: Linear{Weight: 2, Cap: 15},
 		// Anomaly findings: 5 per unit of severity (a new network, at
 		// severity 0.5, costs 2.5), up to 30.
 		Anomaly: Linear{Weight: 5, Cap: 30},
