@@ -310,14 +310,18 @@ func (m *Model) linear(i int) Linear {
 // levelOf is the highest level whose rule the score, age and count of
 // allowed calls meet.
 func (m *Model) levelOf(score float64, age time.Duration, allowed int64) Level {
-	rules := [4]struct {
-		l Level
-		r *LevelRule
-	}{{LevelElevated, &m.Elevated}, {LevelTrusted, &m.Trusted}, {LevelStandard, &m.Standard}, {LevelLimited, &m.Limited}}
-	for _, x := range rules {
-		if score >= x.r.MinScore && age >= x.r.MinAge && allowed >= x.r.MinAllowed {
-			return x.l
-		}
+	meets := func(r LevelRule) bool {
+		return score >= r.MinScore && age >= r.MinAge && allowed >= r.MinAllowed
+	}
+	switch {
+	case meets(m.Elevated):
+		return LevelElevated
+	case meets(m.Trusted):
+		return LevelTrusted
+	case meets(m.Standard):
+		return LevelStandard
+	case meets(m.Limited):
+		return LevelLimited
 	}
 	return LevelUntrusted
 }
