@@ -148,7 +148,7 @@ func DefaultModel() Model {
 		Denied: Ratio{Weight: 40, Prior: 10},
 		// Probes are what an intruder does and a well-configured agent
 		// does not; they count by number, not share, so volume cannot hide
-		// them. One costs 8 (a good agent stays trusted), three take a new
+		// them. One costs 8 (a good agent stays trusted), two take a new
 		// agent below 40 (untrusted), and the cap of 60 empties any score
 		// from a sustained campaign.
 		Probe: Linear{Weight: 8, Cap: 60},
