@@ -27,7 +27,10 @@ func exp2(x float64) float64 {
 		return 0
 	}
 	n := math.Floor(x)
-	f := x - n                 // in [0, 1), exact
+	f := x - n // in [0, 1]; exact, except that a tiny negative x rounds it up to 1
+	if f >= 1 {
+		n, f = n+1, 0
+	}
 	j := int(f * 16)           // f*16 is exact: a power-of-two scaling
 	r := f - float64(j)/16     // exact (Sterbenz), in [0, 1/16)
 	y := float64(r * math.Ln2) // in [0, 0.0434)

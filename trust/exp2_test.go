@@ -85,3 +85,12 @@ func TestExp2Digest(t *testing.T) {
 }
 
 const exp2Digest = 0x4f0b7377e462c949
+
+func TestExp2TinyNegative(t *testing.T) {
+	// x − floor(x) rounds up to 1 here; found by FuzzStateJSON.
+	for _, x := range []float64{-1e-17, -5e-324, -1e-300, math.Copysign(0, -1)} {
+		if got := exp2(x); got != 1 {
+			t.Errorf("exp2(%v) = %v, want 1", x, got)
+		}
+	}
+}

@@ -104,6 +104,11 @@ func (s State) Score(now time.Time, m Model) Breakdown {
 		total += c.Points
 	}
 
+	if total != total {
+		// NaN: only a corrupted persisted state (sums near float64's
+		// limit) gets here; trust nothing from it.
+		total = 0
+	}
 	b.Score = max(0, min(100, total))
 	b.ScoreLevel = m.levelOf(b.Score, 1<<62, 1<<62)
 	b.Level = m.levelOf(b.Score, age, s.Counts[iAllowed])
