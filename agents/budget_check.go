@@ -18,17 +18,19 @@ type budgetNote struct {
 }
 
 // decisionExtra is the Extra of a decision's audit record: the deciding
-// grant, the approval that let it through, and what budgets did.
-func decisionExtra(grantID, approvalID string, n *budgetNote) []byte {
-	if grantID == "" && approvalID == "" && n == nil {
+// grant, the approval that let it through, whether the refusal was a
+// probe (see GrantSet.Outside), and what budgets did.
+func decisionExtra(grantID, approvalID string, probe bool, n *budgetNote) []byte {
+	if grantID == "" && approvalID == "" && !probe && n == nil {
 		return nil
 	}
 	x := struct {
 		Grant          string   `json:"grant,omitempty"`
 		Approval       string   `json:"approval,omitempty"`
+		Probe          bool     `json:"probe,omitempty"`
 		Budget         string   `json:"budget,omitempty"`
 		BudgetWarnings []string `json:"budgetWarnings,omitempty"`
-	}{Grant: grantID, Approval: approvalID}
+	}{Grant: grantID, Approval: approvalID, Probe: probe}
 	if n != nil {
 		x.Budget, x.BudgetWarnings = n.exceeded, n.warnings
 	}

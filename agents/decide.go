@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -197,4 +198,22 @@ func (gs *GrantSet) Evaluate(req Request, now time.Time) Outcome {
 
 func (cg *compiledGrant) matches(action string, res []string, now time.Time) bool {
 	return cg.matchesAction(action) && cg.pattern.matchSegments(res) && !cg.grant.expiredAt(now)
+}
+
+// Outside reports whether resource lies outside every allow grant's first
+// segment (the namespace: "mcp" in "mcp:github:issues"; a pattern starting
+// with "*" covers every namespace). A request refused because it is
+// outside all of them is a probe rather than a near miss, for the trust
+// signals. A malformed resource is outside.
+func (gs *GrantSet) Outside(resource string) bool {
+	first, _, _ := strings.Cut(resource, ":")
+	if first == "" {
+		return true
+	}
+	for i := range gs.allows {
+		if seg := gs.allows[i].pattern.segs[0]; seg == "*" || seg == first {
+			return false
+		}
+	}
+	return true
 }

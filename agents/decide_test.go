@@ -363,3 +363,26 @@ func TestGrantJSON(t *testing.T) {
 		t.Errorf("grant without constraints: %s", plain)
 	}
 }
+
+func TestOutside(t *testing.T) {
+	gs, err := CompileGrants([]Grant{
+		{Resource: "mcp:github:*", Actions: []string{"read"}},
+		{Resource: "files:reports:*", Actions: []string{"read"}, Effect: EffectDeny},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for res, want := range map[string]bool{
+		"mcp:github:issues": false, "mcp:slack:general": false, // a near miss in a granted namespace
+		"files:reports:q3": true, // only a deny names it
+		"billing:invoices": true, "": true, ":x": true,
+	} {
+		if got := gs.Outside(res); got != want {
+			t.Errorf("Outside(%q) = %v, want %v", res, got, want)
+		}
+	}
+	all, _ := CompileGrants([]Grant{{Resource: "*", Actions: []string{"read"}}})
+	if all.Outside("anything:at:all") {
+		t.Error("a * grant covers every namespace")
+	}
+}

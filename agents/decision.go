@@ -77,6 +77,9 @@ type Decision struct {
 	ApprovalID string
 
 	budget *budgetNote // what budgets did, for the audit record
+	// probe marks a PERMISSION_DENIED for a resource outside every allow
+	// grant's namespace: asking far outside the grants (a trust signal).
+	probe bool
 }
 
 // Decide answers req and records the answer: one audit record per
@@ -135,7 +138,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 		}
 		rec.Chain = append(rec.Chain, p.agent.ID)
 	}
-	rec.Extra = decisionExtra(grantID, d.ApprovalID, d.budget)
+	rec.Extra = decisionExtra(grantID, d.ApprovalID, d.probe, d.budget)
 	// Latency is the time to decide; the audit write that follows is the
 	// writer's to measure.
 	rec.LatencyMicros = time.Since(start).Microseconds()
@@ -208,6 +211,7 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 	if out.Grant != nil {
 		grantID = out.Grant.ID
 	}
+	d.probe = out.Code == CodePermissionDenied && out.Grant == nil && p.set.Outside(req.Resource)
 	charges := []rateCharge{{agent: p.agent.ID, grant: grantID, limits: out.RateLimits}}
 	if len(bounds) > 0 && (out.Allowed || out.RequireApproval) {
 		var above []rateCharge

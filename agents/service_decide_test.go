@@ -249,3 +249,21 @@ func TestDecideInvalidStoredGrants(t *testing.T) {
 	}
 	wantDecision(t, "invalid stored grant", e.decide(t, a.ID, "read", "mcp:github:x"), false, agents.CodeInvalidGrant)
 }
+
+// A refusal for a resource outside every granted namespace is recorded as
+// a probe (a trust signal); a near miss is not.
+func TestDecideMarksProbes(t *testing.T) {
+	e := newEnv(t, storagetest.OpenSQLite(t), agents.Config{})
+	a, _, _ := e.create(t, agents.CreateInput{Permissions: []agents.Grant{readGitHub}})
+	probe := e.decide(t, a.ID, "read", "billing:invoices")
+	near := e.decide(t, a.ID, "read", "mcp:slack:general")
+	wantDecision(t, "probe", probe, false, agents.CodePermissionDenied)
+	wantDecision(t, "near miss", near, false, agents.CodePermissionDenied)
+	recs := auditByID(e.auditRecords(t, storage.AuditFilter{AgentID: a.ID}))
+	if got := string(recs[probe.AuditID].Extra); got != `{"probe":true}` {
+		t.Fatalf("probe record extra %s", got)
+	}
+	if got := recs[near.AuditID].Extra; got != nil {
+		t.Fatalf("near-miss record extra %s", got)
+	}
+}

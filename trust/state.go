@@ -201,3 +201,47 @@ func (c *Counts) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// Merge adds o's events into s, as if they had been applied to s: the
+// sums add at a common reference time (the later one), counts add, and
+// the first, last and last-violation times combine. Nodes that each
+// applied part of an agent's events merge their states into one; up to
+// floating-point rounding the result is Recompute of all the events.
+func (s *State) Merge(o State, m Model) {
+	if o.Events == 0 || m.HalfLife <= 0 {
+		return
+	}
+	if s.Events == 0 && s.Ref.IsZero() {
+		*s = o
+		return
+	}
+	ref := s.Ref
+	if o.Ref.After(ref) {
+		ref = o.Ref
+	}
+	at := func(sums Sums, from time.Time) Sums {
+		if d := ref.Sub(from); d != 0 {
+			f := exp2(-float64(d) / float64(m.HalfLife))
+			for i := range sums {
+				sums[i] *= f
+			}
+		}
+		return sums
+	}
+	mine, theirs := at(s.Sums, s.Ref), at(o.Sums, o.Ref)
+	s.Ref = ref
+	for i := range s.Sums {
+		s.Sums[i] = mine[i] + theirs[i]
+		s.Counts[i] += o.Counts[i]
+	}
+	s.Events += o.Events
+	if s.FirstAt.IsZero() || !o.FirstAt.IsZero() && o.FirstAt.Before(s.FirstAt) {
+		s.FirstAt = o.FirstAt
+	}
+	if o.LastAt.After(s.LastAt) {
+		s.LastAt = o.LastAt
+	}
+	if o.LastViolationAt.After(s.LastViolationAt) {
+		s.LastViolationAt = o.LastViolationAt
+	}
+}
