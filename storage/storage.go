@@ -38,6 +38,7 @@ type Store interface {
 	Agents() Agents
 	AgentGrants() AgentGrants
 	UserGrants() UserGrants
+	TrustStates() TrustStates
 	AgentKeys() AgentKeys
 	Approvals() Approvals
 	Audit() AuditLog

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Agents", agentTests},
 		{"AgentCredentials", agentCredentialTests},
 		{"UserGrants", userGrantTests},
+		{"TrustStates", trustStateTests},
 		{"Organizations", organizationTests},
 		{"Approvals", approvalTests},
 		{"Audit", auditTests},
