@@ -42,6 +42,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	k.adminRoutes(api)
 	k.agentRoutes(api)
 	k.userPermissionRoutes(api)
+	k.trustRoutes(api)
 	k.budgetRoutes(api)
 	k.approvalRoutes(api)
 	k.auditRoutes(api)

@@ -29,6 +29,7 @@ import (
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/storage/postgres"
 	"github.com/kavachos/kavach/storage/sqlite"
+	"github.com/kavachos/kavach/trust"
 	"github.com/kavachos/kavach/users"
 )
 
@@ -45,6 +46,8 @@ type Kavach struct {
 	Store storage.Store
 	// Agents manages agent principals and answers authorization decisions.
 	Agents *agents.Service
+	// Trust keeps agents' trust scores (see docs/trust.md).
+	Trust *trust.Service
 	// Audit group-commits audit records (durable before they return).
 	Audit *authz.AuditWriter
 	// OAuth is the OAuth 2.1 authorization server; Keys its signing keys.
@@ -133,7 +136,10 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration: budget time zone: %w", err)
 	}
-	k.Agents = agents.NewService(store, k.Audit, agents.Config{MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})
+	if k.Trust, err = trust.NewService(store, trust.DefaultModel(), cfg.Now, cfg.Logger); err != nil {
+		return nil, err
+	}
+	k.Agents = agents.NewService(store, k.Audit, agents.Config{Trust: trustObserver{k.Trust}, MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})
 	k.Auth = &Auth{k: k, cookie: newCookieSpec(cfg.BaseURL)}
 	k.handler, err = k.routes()
 	if err != nil {
@@ -151,10 +157,29 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		k.wg.Add(1)
 		go func() { defer k.wg.Done(); d.Run(bg) }()
 	}
-	k.wg.Add(2)
+	k.wg.Add(3)
+	go func() { defer k.wg.Done(); k.every(bg, time.Second, "storing trust scores", k.Trust.Flush) }()
 	go func() { defer k.wg.Done(); k.every(bg, 10*time.Minute, "sweeping expired rows", k.sweep) }()
 	go func() { defer k.wg.Done(); k.every(bg, 30*time.Second, "reloading signing keys", k.OAuth.ReloadKeys) }()
 	return k, nil
+}
+
+// trustObserver turns what the agents service and the token endpoint see
+// into trust events.
+type trustObserver struct{ t *trust.Service }
+
+func (o trustObserver) Decision(agentID, code string, probe bool, at time.Time) {
+	if sig := trust.SignalForDecision(code, probe); sig != "" {
+		o.t.Record(agentID, trust.Event{At: at, Signal: sig})
+	}
+}
+
+func (o trustObserver) ApprovalDenied(agentID string, at time.Time) {
+	o.t.Record(agentID, trust.Event{At: at, Signal: trust.SignalApprovalDenied})
+}
+
+func (o trustObserver) InvalidClient(agentID string, at time.Time) {
+	o.t.Record(agentID, trust.Event{At: at, Signal: trust.SignalInvalidClientAuth})
 }
 
 // eventHandler delivers outbox events to OnEvent, then to the webhook;
@@ -197,6 +222,12 @@ func (k *Kavach) Close() error {
 	k.closed.Do(func() {
 		k.cancel()
 		k.wg.Wait()
+		// The last second of trust events, stored before the store closes.
+		flushCtx, cancelFlush := context.WithTimeout(context.Background(), 5*time.Second)
+		if ferr := k.Trust.Flush(flushCtx); ferr != nil {
+			k.cfg.Logger.Error("storing trust scores at close", "err", ferr)
+		}
+		cancelFlush()
 		k.Users.Close()
 		if k.OAuth != nil {
 			k.OAuth.Close()

@@ -170,10 +170,15 @@ func (s *Service) DenyRequest(ctx context.Context, approvalID, decidedBy, reason
 	case strings.IndexFunc(reason, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }) >= 0:
 		return storage.Approval{}, invalid("reason", "must not contain control characters")
 	}
-	return s.decideRequest(ctx, approvalID, s.now(), func(a *storage.Approval) (string, map[string]any) {
+	now := s.now()
+	a, err := s.decideRequest(ctx, approvalID, now, func(a *storage.Approval) (string, map[string]any) {
 		a.Status, a.DecidedBy, a.Reason = storage.ApprovalDenied, decidedBy, reason
 		return EventApprovalDenied, map[string]any{"reason": reason}
 	})
+	if err == nil && s.cfg.Trust != nil {
+		s.cfg.Trust.ApprovalDenied(a.AgentID, now)
+	}
+	return a, err
 }
 
 // decideRequest applies set to the pending request and stores it with its

@@ -149,6 +149,9 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 		return Decision{Code: CodeUnavailable, Reason: "the decision could not be recorded; try again"}
 	}
 	d.AuditID = rec.ID
+	if s.cfg.Trust != nil && !req.DryRun && req.UserID == "" && p != nil {
+		s.cfg.Trust.Decision(p.agent.ID, d.Code, d.probe, now)
+	}
 	return d
 }
 

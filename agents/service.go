@@ -43,8 +43,11 @@ type Config struct {
 	// ApprovalTTL is how long an approval request stays pending, and how
 	// long a once approval stays usable after it is given; default 1h.
 	ApprovalTTL time.Duration
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Trust, when set, hears every decision about an agent and every
+	// denied approval, for the agent's trust score.
+	Trust  TrustObserver
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -92,6 +95,14 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// TrustObserver receives what moves an agent's trust score (package
+// trust, wired by package kavach). at is the time of the audit record the
+// event is in, so a score rebuilt from the log agrees.
+type TrustObserver interface {
+	Decision(agentID, code string, probe bool, at time.Time)
+	ApprovalDenied(agentID string, at time.Time)
 }
 
 // Limits on what a caller may store with an agent.

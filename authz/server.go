@@ -82,6 +82,10 @@ type Config struct {
 	// Audit, when set, receives a durable record of every token issued
 	// and of refused token requests from known clients.
 	Audit Recorder
+	// OnInvalidClient, when set, hears of each refused client
+	// authentication of a known client (after its audit record), for the
+	// agent's trust score.
+	OnInvalidClient func(agentID string, at time.Time)
 	// ClientIP resolves a request's client address for audit records
 	// (behind trusted proxies); nil leaves it unrecorded.
 	ClientIP clientIPFunc

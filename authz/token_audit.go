@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -46,7 +47,7 @@ func grantAction(grant string) string {
 // tokenRecord is the common part of a token endpoint audit record.
 func (s *Server) tokenRecord(ctx context.Context, r *http.Request, event, grant, clientID string) storage.AuditRecord {
 	rec := storage.AuditRecord{
-		ID: id.New("aud"), Kind: storage.AuditKindSecurity, Event: event, Action: grantAction(grant),
+		ID: id.New("aud"), At: s.cfg.Now().UTC().Truncate(time.Millisecond), Kind: storage.AuditKindSecurity, Event: event, Action: grantAction(grant),
 		PrincipalType: "agent", PrincipalID: clientID, UserAgent: truncate(r.UserAgent(), 512),
 	}
 	if s.cfg.ClientIP != nil {
@@ -161,8 +162,14 @@ func (s *Server) auditRefused(ctx context.Context, r *http.Request, grant string
 		// its name. Trust scoring must not take it as the agent's doing.
 		rec.Extra = []byte(`{"authenticated":false}`)
 	}
-	if _, err := s.cfg.Audit.Record(ctx, rec); err != nil && ctx.Err() == nil {
-		s.cfg.Logger.Error("audit a refused token request", "err", err)
+	if _, err := s.cfg.Audit.Record(ctx, rec); err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Logger.Error("audit a refused token request", "err", err)
+		}
+		return
+	}
+	if rec.Reason == fosite.ErrInvalidClient.ErrorField && s.cfg.OnInvalidClient != nil {
+		s.cfg.OnInvalidClient(rec.AgentID, rec.At)
 	}
 }
 

@@ -38,6 +38,7 @@ Usage:
   kavach agent grant --id ID --permissions JSON|@FILE
   kavach agent suspend|resume|revoke --id ID | kavach agent rotate --id ID [--overlap D]
   kavach agent delegate --parent ID --name N --permissions JSON|@FILE [--expires-in D]
+  kavach trust recompute [--agent ID] [--write]   rebuild trust scores from the audit log
   kavach keys rotate
   kavach audit verify           check the audit log's hash chain
   kavach version
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdClient(ctx, args[1:], stdout, stderr, getenv)
 	case "agent":
 		err = cmdAgent(ctx, args[1:], stdout, stderr, getenv)
+	case "trust":
+		err = cmdTrust(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr, getenv)
 	case "audit":

@@ -7,7 +7,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/kavachos/kavach/agents"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -407,6 +409,59 @@ func TestAgentCommands(t *testing.T) {
 			}
 			if code, _, stderr := runCLI(t, env, "", "agent", "show", "--id", "agt_nope"); code == 0 || !strings.Contains(stderr, "no such agent") {
 				t.Fatalf("unknown agent: %d %q", code, stderr)
+			}
+		})
+	}
+}
+
+// kavach trust recompute agrees with the scores the server kept, finds a
+// stored state that does not match the audit log, and --write repairs it.
+func TestTrustRecompute(t *testing.T) {
+	for name, db := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"KAVACH_DATABASE_URL": db, "KAVACH_SECRET": strings.Repeat("k", 40), "KAVACH_PASSWORD_ITERATIONS": "100000"}
+			if code, _, stderr := runCLI(t, env, "", "user", "create", "--email", "ops@example.com"); code != 0 {
+				t.Fatalf("user create: %s", stderr)
+			}
+			code, out, stderr := runCLI(t, env, "", "agent", "create", "--owner", "ops@example.com", "--name", "bot",
+				"--permissions", `[{"resource":"mcp:github:*","actions":["read"]}]`)
+			if code != 0 {
+				t.Fatalf("agent create: %q", stderr)
+			}
+			id := strings.Fields(strings.SplitN(out, "agent:", 2)[1])[0]
+
+			// The server's part: decisions, scored and stored as they happen.
+			ctx := context.Background()
+			k, err := kavach.New(ctx, kavach.Config{DatabaseURL: db, Secret: env["KAVACH_SECRET"], Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, res := range []string{"mcp:github:a", "mcp:github:b", "billing:x", "mcp:slack:y"} {
+				k.Agents.Decide(ctx, agents.DecideRequest{AgentID: id, Action: "read", Resource: res})
+			}
+			k.Close() // stores the pending scores
+
+			if code, out, stderr := runCLI(t, env, "", "trust", "recompute", "--agent", id); code != 0 || !strings.Contains(out, "agrees") {
+				t.Fatalf("recompute: %d %q %q", code, out, stderr)
+			}
+			// Someone edits the stored state: recompute notices and repairs.
+			s, err := kavach.OpenStore(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.TrustStates().Update(ctx, id, func(ts *storage.TrustState) error { ts.State = []byte(`{}`); return nil })
+			s.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, out, stderr := runCLI(t, env, "", "trust", "recompute"); code == 0 || !strings.Contains(out, "differs") || !strings.Contains(stderr, "differ") {
+				t.Fatalf("recompute after an edit: %d %q %q", code, out, stderr)
+			}
+			if code, _, stderr := runCLI(t, env, "", "trust", "recompute", "--write"); code != 0 {
+				t.Fatalf("recompute --write: %q", stderr)
+			}
+			if code, out, _ := runCLI(t, env, "", "trust", "recompute", "--agent", id); code != 0 || !strings.Contains(out, "events 4 (stored 4)") {
+				t.Fatalf("after --write: %d %q", code, out)
 			}
 		})
 	}
