@@ -7,12 +7,14 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/internal/id"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/storage/storagetest"
+	"github.com/kavachos/kavach/trust"
 )
 
 // BenchmarkDecide measures the decision point in process: cached grants,
@@ -32,6 +34,32 @@ func BenchmarkDecide(b *testing.B) {
 	}
 }
 
+// BenchmarkDecideWithTrust is BenchmarkDecide (16 callers) with every
+// decision also applied to the agent's trust state, as the server does.
+func BenchmarkDecideWithTrust(b *testing.B) {
+	s := storagetest.OpenSQLite(b)
+	w := authz.NewAuditWriter(s.Audit())
+	b.Cleanup(w.Close)
+	ts, err := trust.NewService(s, trust.DefaultModel(), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkDecideWith(b, s, w, 8, agents.Config{Trust: benchTrust{ts}})
+	if err := ts.Flush(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+type benchTrust struct{ t *trust.Service }
+
+func (o benchTrust) Decision(agentID, code string, probe bool, at time.Time) {
+	if sig := trust.SignalForDecision(code, probe); sig != "" {
+		o.t.Record(agentID, trust.Event{At: at, Signal: sig})
+	}
+}
+
+func (o benchTrust) ApprovalDenied(string, time.Time) {}
+
 // BenchmarkDecideWithoutAudit is BenchmarkDecide with a recorder that
 // keeps nothing: what the decision point itself costs.
 func BenchmarkDecideWithoutAudit(b *testing.B) {
@@ -43,6 +71,10 @@ type nopRecorder struct{}
 func (nopRecorder) Record(context.Context, storage.AuditRecord) (int64, error) { return 1, nil }
 
 func benchmarkDecide(b *testing.B, s storage.Store, rec agents.Recorder, parallelism int) {
+	benchmarkDecideWith(b, s, rec, parallelism, agents.Config{})
+}
+
+func benchmarkDecideWith(b *testing.B, s storage.Store, rec agents.Recorder, parallelism int, cfg agents.Config) {
 	grants := make([]agents.Grant, 10)
 	for i := range grants {
 		grants[i] = agents.Grant{Resource: fmt.Sprintf("mcp:service%d:*", i), Actions: []string{"read", "create_issue", "comment"}}
@@ -58,7 +90,7 @@ func benchmarkDecide(b *testing.B, s storage.Store, rec agents.Recorder, paralle
 		IP:        netip.MustParseAddr("10.20.30.40"), UserAgent: "bench/1.0",
 	}
 
-	svc := agents.NewService(s, rec, agents.Config{})
+	svc := agents.NewService(s, rec, cfg)
 	uid := id.New("usr")
 	if err := s.Users().Create(b.Context(), &storage.User{ID: uid, Email: uid + "@example.com"}); err != nil {
 		b.Fatal(err)
