@@ -13,6 +13,7 @@ import (
 	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/mcp"
+	"github.com/kavachos/kavach/trust"
 )
 
 // Kavach's MCP tools that need the agents service; whoami lives in package
@@ -87,7 +88,43 @@ func (k *Kavach) mcpTools() []server.ServerTool {
 		mcpgo.WithObject("arguments", mcpgo.Description("The call's arguments, for argument constraints")),
 		mcpgo.WithOutputSchema[authorizeToolResult](),
 	)
-	return []server.ServerTool{{Tool: authorize, Handler: k.mcpAuthorize}}
+	myTrust := mcpgo.NewTool("my_trust",
+		mcpgo.WithDescription("Your trust score (0-100) and level as Kavach sees them now, with what each signal contributed: "+
+			"allowed and denied decisions, probes, constraint violations, rate limits and more, decayed over time."),
+		mcpgo.WithTitleAnnotation("My trust score"),
+		mcpgo.WithReadOnlyHintAnnotation(true),
+		mcpgo.WithIdempotentHintAnnotation(true),
+		mcpgo.WithDestructiveHintAnnotation(false),
+		mcpgo.WithOpenWorldHintAnnotation(false),
+		mcpgo.WithOutputSchema[myTrustResult](),
+	)
+	return []server.ServerTool{{Tool: authorize, Handler: k.mcpAuthorize}, {Tool: myTrust, Handler: k.mcpMyTrust}}
+}
+
+type myTrustResult struct {
+	AgentID       string               `json:"agentId" jsonschema_description:"The agent the token belongs to"`
+	Score         float64              `json:"score" jsonschema_description:"Trust score, 0 to 100"`
+	Level         string               `json:"level" jsonschema_description:"untrusted, limited, standard, trusted or elevated"`
+	Contributions []trust.Contribution `json:"contributions" jsonschema_description:"What each signal contributed"`
+}
+
+func (k *Kavach) mcpMyTrust(ctx context.Context, _ mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+	info, ok := mcp.TokenFromContext(ctx)
+	if !ok {
+		return mcpgo.NewToolResultError("no verified access token on this request"), nil
+	}
+	agentID, err := k.Agents.AgentIDForClient(ctx, info.ClientID)
+	if errors.Is(err, agents.ErrAgentNotFound) {
+		return mcpgo.NewToolResultError("this token's client is not an agent"), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := k.Trust.Explain(ctx, agentID)
+	if err != nil {
+		return nil, err
+	}
+	return mcpgo.NewToolResultStructuredOnly(myTrustResult{AgentID: agentID, Score: b.Score, Level: string(b.Level), Contributions: b.Contributions[:]}), nil
 }
 
 func (k *Kavach) mcpAuthorize(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {

@@ -78,7 +78,8 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 			AllowInsecure: k.cfg.OAuth.AllowInsecureClientMetadata,
 		},
 		Agents: k.Agents, Audit: k.Audit, ClientIP: k.limits.ip.ClientIP, OnInvalidClient: trustObserver{k.Trust}.InvalidClient,
-		Now: k.cfg.Now, Logger: k.cfg.Logger,
+		TrustLevel: k.trustLevelOfClient,
+		Now:        k.cfg.Now, Logger: k.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -155,5 +156,21 @@ func (v mcpVerifier) VerifyAccessToken(ctx context.Context, token string) (*mcp.
 		info.AuthTime = &t
 	}
 	info.Actors = c.Act.Chain()
+	info.TrustLevel = c.TrustLevel
 	return info, nil
+}
+
+// trustLevelOfClient is the trust level of the agent a client is, for the
+// trust_level claim (false when it cannot be told).
+func (k *Kavach) trustLevelOfClient(ctx context.Context, clientID string) (string, bool) {
+	agentID, err := k.Agents.AgentIDForClient(ctx, clientID)
+	if err != nil {
+		return "", false
+	}
+	l, err := k.Trust.LevelOf(ctx, agentID)
+	if err != nil {
+		k.cfg.Logger.Warn("trust level for a token", "agent", agentID, "err", err)
+		return "", false
+	}
+	return string(l), true
 }

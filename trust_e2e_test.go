@@ -2,11 +2,16 @@ package kavach_test
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/storage"
@@ -95,6 +100,35 @@ func TestTrustScoresFromLiveEvents(t *testing.T) {
 		if rebuilt.Counts != stored.Counts || rebuilt.Events != stored.Events ||
 			math.Abs(rebuilt.Score(stored.LastAt, m).Score-stored.Score(stored.LastAt, m).Score) > 1e-9 {
 			t.Fatalf("rebuilt %+v, stored %+v", rebuilt, stored)
+		}
+
+		// Tokens carry the level at issuance; my_trust on /mcp explains it.
+		tok, err := (&clientcredentials.Config{ClientID: ac.ClientID, ClientSecret: ac.ClientSecret, TokenURL: e.url + authz.TokenPath,
+			Scopes: []string{"mcp"}, AuthStyle: oauth2.AuthStyleInHeader}).Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lvl := jwtClaims(t, tok.AccessToken)["trust_level"]; lvl != view.Level {
+			t.Fatalf("trust_level claim %v, API level %s", lvl, view.Level)
+		}
+		mc, err := e.mcpWith(t, tok.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var call mcp.CallToolRequest
+		call.Params.Name = "my_trust"
+		res, err := mc.CallTool(ctx, call)
+		if err != nil || res.IsError {
+			t.Fatalf("my_trust: %+v %v", res, err)
+		}
+		b, _ := json.Marshal(res.StructuredContent)
+		var mine struct {
+			AgentID string  `json:"agentId"`
+			Score   float64 `json:"score"`
+			Level   string  `json:"level"`
+		}
+		if err := json.Unmarshal(b, &mine); err != nil || mine.AgentID != id || mine.Level != view.Level || math.Abs(mine.Score-view.Score) > 1e-9 {
+			t.Fatalf("my_trust %s: %v (API %+v)", b, err, view)
 		}
 
 		stranger := e.client()

@@ -82,6 +82,9 @@ type Config struct {
 	// Audit, when set, receives a durable record of every token issued
 	// and of refused token requests from known clients.
 	Audit Recorder
+	// TrustLevel, when set, gives the trust level of a client's agent for
+	// the trust_level claim of its access tokens.
+	TrustLevel func(ctx context.Context, clientID string) (string, bool)
 	// OnInvalidClient, when set, hears of each refused client
 	// authentication of a known client (after its audit record), for the
 	// agent's trust score.
@@ -201,7 +204,8 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 		GrantTypeJWTBearerIssuedDateOptional: false,
 		GrantTypeJWTBearerMaxDuration:        maxAssertionLifetime,
 	}
-	s.tokens = &tokenStrategy{CoreStrategy: compose.NewOAuth2HMACStrategy(s.fcfg), keys: keys, issuer: cfg.Issuer, alg: cfg.AccessTokenAlg, ttl: cfg.AccessTokenTTL, now: cfg.Now}
+	s.tokens = &tokenStrategy{CoreStrategy: compose.NewOAuth2HMACStrategy(s.fcfg), keys: keys, issuer: cfg.Issuer, alg: cfg.AccessTokenAlg, ttl: cfg.AccessTokenTTL, now: cfg.Now,
+		trustLevel: cfg.TrustLevel}
 	idSigner := &IDTokenSigner{Keys: keys, Alg: cfg.IDTokenAlg}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               s.tokens,

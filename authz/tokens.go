@@ -35,6 +35,10 @@ type AccessClaims struct {
 	// MayAct names the one party that may exchange this token to act for
 	// its subject (RFC 8693 §4.4). Kavach honours it when present.
 	MayAct *Actor `json:"may_act,omitempty"`
+	// TrustLevel is the client's agent's trust level when the token was
+	// issued (docs/trust.md): untrusted, limited, standard, trusted or
+	// elevated. Resource servers may require a level.
+	TrustLevel string `json:"trust_level,omitempty"`
 }
 
 // Audience is "aud": one string, or an array when there are several.
@@ -70,7 +74,9 @@ type tokenStrategy struct {
 	issuer              string
 	alg                 string
 	ttl                 time.Duration
-	now                 func() time.Time
+	// trustLevel gives the trust level of a client's agent, if known.
+	trustLevel func(ctx context.Context, clientID string) (string, bool)
+	now        func() time.Time
 }
 
 var _ oauth2.CoreStrategy = (*tokenStrategy)(nil)
@@ -99,6 +105,11 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 		Issuer: t.issuer, Subject: sub, Audience: Audience(accessAudience(ctx, req.GetGrantedAudience())),
 		ClientID: req.GetClient().GetID(), Scope: strings.Join(req.GetGrantedScopes(), " "),
 		JTI: id.Secret(), IssuedAt: now.Unix(), ExpiresAt: exp.Unix(), Act: exchangeAct(ctx),
+	}
+	if t.trustLevel != nil {
+		if l, ok := t.trustLevel(ctx, c.ClientID); ok {
+			c.TrustLevel = l
+		}
 	}
 	if s, ok := req.GetSession().(*openid.DefaultSession); ok && s.Claims != nil && !s.Claims.AuthTime.IsZero() {
 		c.AuthTime = s.Claims.AuthTime.Unix()

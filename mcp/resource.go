@@ -25,6 +25,9 @@ type TokenInfo struct {
 	// token came from a token exchange (its nested "act" claims); the
 	// last one is ClientID.
 	Actors []string
+	// TrustLevel is the trust_level claim: the client's agent's trust
+	// level when the token was issued ("" when absent).
+	TrustLevel string
 }
 
 // Verifier checks a bearer token's signature, expiry and revocation state

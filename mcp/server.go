@@ -62,14 +62,15 @@ func buildVersion() string {
 // WhoAmI is the result of the whoami tool: what the caller's access token
 // says about it.
 type WhoAmI struct {
-	Principal string   `json:"principal" jsonschema_description:"Subject of the access token: the user or agent acting"`
-	ClientID  string   `json:"client_id" jsonschema_description:"OAuth client the token was issued to"`
-	Scopes    []string `json:"scopes" jsonschema_description:"Scopes granted to the token"`
-	Audience  []string `json:"audience" jsonschema_description:"Resources the token is valid for"`
-	ExpiresAt string   `json:"expires_at" jsonschema_description:"Expiry of the token (RFC 3339)"`
-	IssuedAt  string   `json:"issued_at,omitempty" jsonschema_description:"Issue time of the token (RFC 3339)"`
-	AuthTime  string   `json:"auth_time,omitempty" jsonschema_description:"When the human last authenticated (RFC 3339), if known"`
-	Actors    []string `json:"actors,omitempty" jsonschema_description:"Clients acting for the principal through token exchange, earliest first (the token's nested act claims)"`
+	Principal  string   `json:"principal" jsonschema_description:"Subject of the access token: the user or agent acting"`
+	ClientID   string   `json:"client_id" jsonschema_description:"OAuth client the token was issued to"`
+	Scopes     []string `json:"scopes" jsonschema_description:"Scopes granted to the token"`
+	Audience   []string `json:"audience" jsonschema_description:"Resources the token is valid for"`
+	ExpiresAt  string   `json:"expires_at" jsonschema_description:"Expiry of the token (RFC 3339)"`
+	IssuedAt   string   `json:"issued_at,omitempty" jsonschema_description:"Issue time of the token (RFC 3339)"`
+	AuthTime   string   `json:"auth_time,omitempty" jsonschema_description:"When the human last authenticated (RFC 3339), if known"`
+	Actors     []string `json:"actors,omitempty" jsonschema_description:"Clients acting for the principal through token exchange, earliest first (the token's nested act claims)"`
+	TrustLevel string   `json:"trust_level,omitempty" jsonschema_description:"Trust level of the client's agent when the token was issued"`
 }
 
 func whoamiTool() mcpgo.Tool {
@@ -107,6 +108,7 @@ func whoAmIFrom(info *TokenInfo) WhoAmI {
 		out.AuthTime = rfc3339(*info.AuthTime)
 	}
 	out.Actors = info.Actors
+	out.TrustLevel = info.TrustLevel
 	return out
 }
 

@@ -29,6 +29,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	pending map[string]*State
+	levels  map[string]cachedLevel
 }
 
 // NewService validates the model and returns a Service.
@@ -192,4 +193,36 @@ func (s *Service) Replace(ctx context.Context, agentID string, st State) error {
 	s.mu.Unlock()
 	now := s.now()
 	return s.store.TrustStates().Update(ctx, agentID, func(ts *storage.TrustState) error { return s.encode(ts, st, now) })
+}
+
+// levelCacheTTL bounds how old a level LevelOf answers may be.
+const levelCacheTTL = 5 * time.Second
+
+type cachedLevel struct {
+	level Level
+	at    time.Time
+}
+
+// LevelOf returns the agent's trust level now, from a short cache (at most
+// levelCacheTTL old), for hot paths such as token issuance.
+func (s *Service) LevelOf(ctx context.Context, agentID string) (Level, error) {
+	now := s.now()
+	s.mu.Lock()
+	if c, ok := s.levels[agentID]; ok && now.Sub(c.at) < levelCacheTTL && !now.Before(c.at) {
+		s.mu.Unlock()
+		return c.level, nil
+	}
+	s.mu.Unlock()
+	st, err := s.State(ctx, agentID)
+	if err != nil {
+		return "", err
+	}
+	l := st.Score(now, s.model).Level
+	s.mu.Lock()
+	if s.levels == nil || len(s.levels) >= 100_000 {
+		s.levels = make(map[string]cachedLevel)
+	}
+	s.levels[agentID] = cachedLevel{l, now}
+	s.mu.Unlock()
+	return l, nil
 }
