@@ -158,7 +158,17 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		go func() { defer k.wg.Done(); d.Run(bg) }()
 	}
 	k.wg.Add(3)
-	go func() { defer k.wg.Done(); k.every(bg, time.Second, "storing trust scores", k.Trust.Flush) }()
+	go func() {
+		defer k.wg.Done()
+		// Not cancelled by Close mid-commit: a flush whose commit outcome
+		// is unknown would put its events back and Close would count them
+		// twice. Close waits for it (wg), then flushes the rest.
+		k.every(bg, time.Second, "storing trust scores", func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			return k.Trust.Flush(ctx)
+		})
+	}()
 	go func() { defer k.wg.Done(); k.every(bg, 10*time.Minute, "sweeping expired rows", k.sweep) }()
 	go func() { defer k.wg.Done(); k.every(bg, 30*time.Second, "reloading signing keys", k.OAuth.ReloadKeys) }()
 	return k, nil

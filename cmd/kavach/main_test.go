@@ -463,6 +463,10 @@ func TestTrustRecompute(t *testing.T) {
 			if code, out, _ := runCLI(t, env, "", "trust", "recompute", "--agent", id); code != 0 || !strings.Contains(out, "events 4 (stored 4)") {
 				t.Fatalf("after --write: %d %q", code, out)
 			}
+			env["KAVACH_AUDIT_RETENTION"] = "48h"
+			if code, _, stderr := runCLI(t, env, "", "trust", "recompute", "--write"); code == 0 || !strings.Contains(stderr, "RETENTION") {
+				t.Fatalf("--write with audit retention on: %d %q", code, stderr)
+			}
 		})
 	}
 }

@@ -118,7 +118,13 @@ func (s *Sender) Send(ctx context.Context, e storage.Event) error {
 	req.Header.Set("webhook-signature", Sign(s.key, id, ts, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: deliver event %d: %w", e.ID, err)
+		// Without the URL, which may carry a token in its query string:
+		// this error is logged.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("webhook: deliver event %d to %s: %w", e.ID, req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
