@@ -79,34 +79,10 @@ func (k *Kavach) agentOwner(h func(http.ResponseWriter, *http.Request, users.Ses
 			}
 		}
 		if err != nil {
-			k.failAgent(w, r, err)
+			k.fail(w, r, err)
 			return
 		}
 		h(w, r, view, a, grants)
-	}
-}
-
-func (k *Kavach) failAgent(w http.ResponseWriter, r *http.Request, err error) {
-	var ve *agents.ValidationError
-	switch {
-	case errors.As(err, &ve) && errors.Is(err, agents.ErrNotSubset):
-		httpx.WriteError(w, http.StatusBadRequest, "PERMISSION_NOT_DELEGABLE", ve.Error())
-	case errors.As(err, &ve):
-		httpx.WriteError(w, http.StatusBadRequest, "INVALID_REQUEST", ve.Error())
-	case errors.Is(err, agents.ErrAgentNotFound):
-		httpx.WriteError(w, http.StatusNotFound, "AGENT_NOT_FOUND", "No such agent.")
-	case errors.Is(err, agents.ErrQuotaExceeded):
-		httpx.WriteError(w, http.StatusConflict, "AGENT_QUOTA_EXCEEDED", "You have reached the number of agents you may own.")
-	case errors.Is(err, agents.ErrAgentRevoked):
-		httpx.WriteError(w, http.StatusConflict, "AGENT_REVOKED", "The agent is revoked.")
-	case errors.Is(err, agents.ErrAgentSuspended):
-		httpx.WriteError(w, http.StatusConflict, "AGENT_SUSPENDED", "The agent is suspended.")
-	case errors.Is(err, agents.ErrAgentExpired):
-		httpx.WriteError(w, http.StatusConflict, "AGENT_EXPIRED", "The agent has expired.")
-	case errors.Is(err, agents.ErrDelegationDepth):
-		httpx.WriteError(w, http.StatusConflict, "DELEGATION_DEPTH_EXCEEDED", "The delegation chain is as deep as this server allows.")
-	default:
-		k.fail(w, r, err)
 	}
 }
 
@@ -132,7 +108,7 @@ func (k *Kavach) handleCreateAgent(w http.ResponseWriter, r *http.Request, view 
 		ExpiresAt: req.ExpiresAt, Metadata: req.Metadata, OrganizationID: req.OrganizationID,
 	})
 	if err != nil {
-		k.failAgent(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"agent": toAgentView(a, grants), "token": key})
@@ -145,7 +121,7 @@ func (k *Kavach) handleListAgents(w http.ResponseWriter, r *http.Request, view u
 	}
 	list, err := k.Agents.List(r.Context(), view.User.ID)
 	if err != nil {
-		k.failAgent(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	out := make([]agentView, 0, len(list))
@@ -173,7 +149,7 @@ func (k *Kavach) handleUpdateAgent(w http.ResponseWriter, r *http.Request, _ use
 	}
 	updated, grants, err := k.Agents.Update(r.Context(), a.ID, agents.UpdateInput{Name: req.Name, Permissions: req.Permissions, Metadata: req.Metadata, Status: req.Status})
 	if err != nil {
-		k.failAgent(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, toAgentView(updated, grants))
@@ -181,7 +157,7 @@ func (k *Kavach) handleUpdateAgent(w http.ResponseWriter, r *http.Request, _ use
 
 func (k *Kavach) handleRevokeAgent(w http.ResponseWriter, r *http.Request, _ users.SessionView, a storage.Agent, _ []agents.Grant) {
 	if err := k.Agents.Revoke(r.Context(), a.ID); err != nil {
-		k.failAgent(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"revoked": true})
@@ -200,7 +176,7 @@ func (k *Kavach) handleRotateAgent(w http.ResponseWriter, r *http.Request, _ use
 	}
 	key, err := k.Agents.Rotate(r.Context(), a.ID, time.Duration(req.OverlapSeconds)*time.Second)
 	if err != nil {
-		k.failAgent(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"token": key})
@@ -300,7 +276,7 @@ func (k *Kavach) handleAgentClient(w http.ResponseWriter, r *http.Request, _ use
 		return
 	}
 	if a.Status == storage.AgentRevoked {
-		k.failAgent(w, r, agents.ErrAgentRevoked)
+		k.fail(w, r, agents.ErrAgentRevoked)
 		return
 	}
 	reg, err := k.OAuth.RegisterAgentClient(r.Context(), a.ID, a.Name, m)
@@ -341,7 +317,7 @@ func (k *Kavach) handleDelegate(w http.ResponseWriter, r *http.Request) {
 	child, grants, key, err := k.Agents.Delegate(ctx, parentID, agents.DelegateInput{
 		Name: req.Name, Permissions: req.Permissions, ExpiresAt: req.ExpiresAt, Metadata: req.Metadata})
 	if err != nil {
-		k.failAgent(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"agent": toAgentView(child, grants), "token": key})
@@ -396,12 +372,12 @@ func (k *Kavach) agentSelfOrManager(w http.ResponseWriter, r *http.Request, agen
 	switch {
 	case cred.agentID != "":
 		if cred.agentID != agentID {
-			k.failAgent(w, r, agents.ErrAgentNotFound) // an agent speaks only for itself
+			k.fail(w, r, agents.ErrAgentNotFound) // an agent speaks only for itself
 			return nil, false
 		}
 		if active {
 			if err := k.Agents.ActiveAgent(ctx, agentID); err != nil {
-				k.failAgent(w, r, err)
+				k.fail(w, r, err)
 				return nil, false
 			}
 		}
@@ -425,7 +401,7 @@ func (k *Kavach) agentSelfOrManager(w http.ResponseWriter, r *http.Request, agen
 		}
 	}
 	if err != nil {
-		k.failAgent(w, r, err)
+		k.fail(w, r, err)
 		return nil, false
 	}
 	return agents.WithActor(ctx, "user", view.User.ID), true

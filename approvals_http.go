@@ -3,7 +3,6 @@ package kavach
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -96,22 +95,6 @@ func (k *Kavach) approvalScope(ctx context.Context, view users.SessionView, agen
 	return view.User.ID
 }
 
-func (k *Kavach) failApproval(w http.ResponseWriter, r *http.Request, err error) {
-	var ve *agents.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		httpx.WriteError(w, http.StatusBadRequest, "INVALID_REQUEST", ve.Error())
-	case errors.Is(err, agents.ErrApprovalNotFound):
-		httpx.WriteError(w, http.StatusNotFound, "APPROVAL_NOT_FOUND", "No such approval request.")
-	case errors.Is(err, agents.ErrApprovalNotPending):
-		httpx.WriteError(w, http.StatusConflict, "APPROVAL_NOT_PENDING", "The approval request has already been decided.")
-	case errors.Is(err, agents.ErrApprovalExpired):
-		httpx.WriteError(w, http.StatusConflict, "APPROVAL_EXPIRED", "The approval request has expired; the agent must ask again.")
-	default:
-		k.fail(w, r, err)
-	}
-}
-
 // handleListApprovals is GET /api/auth/approvals?status=&agentId=&limit=&cursor=:
 // the approvals of the caller's agents (all of them for a server admin),
 // newest first. status defaults to pending; "all" lists every status.
@@ -135,7 +118,7 @@ func (k *Kavach) handleListApprovals(w http.ResponseWriter, r *http.Request, vie
 	}
 	list, next, err := k.Agents.ListApprovals(r.Context(), query)
 	if err != nil {
-		k.failApproval(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	out := make([]approvalView, 0, len(list))
@@ -171,7 +154,7 @@ func (k *Kavach) handleGetApproval(w http.ResponseWriter, r *http.Request) {
 		err = agents.ErrApprovalNotFound
 	}
 	if err != nil {
-		k.failApproval(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, toApprovalView(a))
@@ -186,7 +169,7 @@ func (k *Kavach) approvalDecider(h func(http.ResponseWriter, *http.Request, user
 			err = agents.ErrApprovalNotFound
 		}
 		if err != nil {
-			k.failApproval(w, r, err)
+			k.fail(w, r, err)
 			return
 		}
 		h(w, r, view, a)
@@ -211,7 +194,7 @@ func (k *Kavach) handleApprove(w http.ResponseWriter, r *http.Request, view user
 	}
 	out, err := k.Agents.ApproveRequest(r.Context(), a.ID, view.User.ID, agents.ApproveInput{Mode: req.Mode, Duration: d})
 	if err != nil {
-		k.failApproval(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, toApprovalView(out))
@@ -226,7 +209,7 @@ func (k *Kavach) handleDeny(w http.ResponseWriter, r *http.Request, view users.S
 	}
 	out, err := k.Agents.DenyRequest(r.Context(), a.ID, view.User.ID, req.Reason)
 	if err != nil {
-		k.failApproval(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, toApprovalView(out))

@@ -2,7 +2,6 @@ package kavach
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -66,17 +65,6 @@ func (k *Kavach) budgetRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/auth/budgets/{budgetId}", k.signedIn(k.handleDeleteBudget))
 }
 
-func (k *Kavach) failBudget(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, agents.ErrBudgetNotFound):
-		httpx.WriteError(w, http.StatusNotFound, "BUDGET_NOT_FOUND", "No such budget.")
-	case errors.Is(err, agents.ErrBudgetExists):
-		httpx.WriteError(w, http.StatusConflict, "BUDGET_EXISTS", "The scope already has a budget with this metric, period and action; delete it first.")
-	default:
-		k.failAgent(w, r, err)
-	}
-}
-
 // budgetRequest is a new budget; the agent routes fix the scope.
 type budgetRequest struct {
 	Metric string        `json:"metric"`
@@ -89,7 +77,7 @@ func (k *Kavach) createBudget(w http.ResponseWriter, r *http.Request, view users
 	ctx := agents.WithActor(r.Context(), "user", view.User.ID)
 	b, err := k.Agents.CreateBudget(ctx, agents.BudgetInput{Scope: scope, Metric: req.Metric, Period: req.Period, Limit: req.Limit, Action: req.Action})
 	if err != nil {
-		k.failBudget(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusCreated, toBudgetView(b))
@@ -100,7 +88,7 @@ func (k *Kavach) createBudget(w http.ResponseWriter, r *http.Request, view users
 func (k *Kavach) handleListAgentBudgets(w http.ResponseWriter, r *http.Request, _ users.SessionView, a storage.Agent, _ []agents.Grant) {
 	list, err := k.Agents.AgentBudgets(r.Context(), a.ID)
 	if err != nil {
-		k.failBudget(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, toBudgetViews(list))
@@ -123,7 +111,7 @@ func (k *Kavach) handleDeleteAgentBudget(w http.ResponseWriter, r *http.Request,
 		err = k.Agents.DeleteBudget(agents.WithActor(r.Context(), "user", view.User.ID), b.ID)
 	}
 	if err != nil {
-		k.failBudget(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"deleted": true})
@@ -180,7 +168,7 @@ func (k *Kavach) handleListBudgets(w http.ResponseWriter, r *http.Request, view 
 	}
 	list, err := k.Agents.ScopeBudgets(r.Context(), scope)
 	if err != nil {
-		k.failBudget(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, toBudgetViews(list))
@@ -213,7 +201,7 @@ func (k *Kavach) handleDeleteBudget(w http.ResponseWriter, r *http.Request, view
 		err = k.Agents.DeleteBudget(agents.WithActor(r.Context(), "user", view.User.ID), b.ID)
 	}
 	if err != nil {
-		k.failBudget(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]bool{"deleted": true})
@@ -247,7 +235,7 @@ func (k *Kavach) handleReportUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := k.Agents.ReportUsage(ctx, agentID, agents.UsageReport{Cost: req.Cost, Calls: req.Calls, At: at})
 	if err != nil {
-		k.failBudget(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"budgets": toBudgetViews(res.Budgets), "suspended": res.Suspended})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/internal/httpx"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/users"
@@ -18,6 +19,7 @@ func errorResponse(err error) (status int, code, message string) {
 		decErr    *httpx.DecodeError
 		inputErr  *users.InputError
 		policyErr *users.PasswordPolicyError
+		agentErr  *agents.ValidationError
 	)
 	switch {
 	case errors.As(err, &decErr):
@@ -26,6 +28,34 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusBadRequest, policyCode(policyErr.Reason), policyErr.Message
 	case errors.As(err, &inputErr):
 		return http.StatusBadRequest, "INVALID_REQUEST", inputErr.Error()
+	case errors.As(err, &agentErr) && errors.Is(err, agents.ErrNotSubset):
+		return http.StatusBadRequest, "PERMISSION_NOT_DELEGABLE", agentErr.Error()
+	case errors.As(err, &agentErr):
+		return http.StatusBadRequest, "INVALID_REQUEST", agentErr.Error()
+	case errors.Is(err, agents.ErrAgentNotFound):
+		return http.StatusNotFound, "AGENT_NOT_FOUND", "No such agent."
+	case errors.Is(err, agents.ErrQuotaExceeded):
+		return http.StatusConflict, "AGENT_QUOTA_EXCEEDED", "You have reached the number of agents you may own."
+	case errors.Is(err, agents.ErrAgentRevoked):
+		return http.StatusConflict, "AGENT_REVOKED", "The agent is revoked."
+	case errors.Is(err, agents.ErrAgentSuspended):
+		return http.StatusConflict, "AGENT_SUSPENDED", "The agent is suspended."
+	case errors.Is(err, agents.ErrAgentExpired):
+		return http.StatusConflict, "AGENT_EXPIRED", "The agent has expired."
+	case errors.Is(err, agents.ErrDelegationDepth):
+		return http.StatusConflict, "DELEGATION_DEPTH_EXCEEDED", "The delegation chain is as deep as this server allows."
+	case errors.Is(err, agents.ErrApprovalNotFound):
+		return http.StatusNotFound, "APPROVAL_NOT_FOUND", "No such approval request."
+	case errors.Is(err, agents.ErrApprovalNotPending):
+		return http.StatusConflict, "APPROVAL_NOT_PENDING", "The approval request has already been decided."
+	case errors.Is(err, agents.ErrApprovalExpired):
+		return http.StatusConflict, "APPROVAL_EXPIRED", "The approval request has expired; the agent must ask again."
+	case errors.Is(err, agents.ErrBudgetNotFound):
+		return http.StatusNotFound, "BUDGET_NOT_FOUND", "No such budget."
+	case errors.Is(err, agents.ErrBudgetExists):
+		return http.StatusConflict, "BUDGET_EXISTS", "The scope already has a budget with this metric, period and action; delete it first."
+	case errors.Is(err, agents.ErrUserNotFound):
+		return http.StatusNotFound, "USER_NOT_FOUND", "No such user."
 	case errors.Is(err, storage.ErrInvalidValue):
 		return http.StatusBadRequest, "INVALID_REQUEST", "The request contains text that is not valid UTF-8 or contains control characters."
 	case errors.Is(err, users.ErrInvalidCredentials):

@@ -227,7 +227,7 @@ func (k *Kavach) handleListOrgAgents(w http.ResponseWriter, r *http.Request, vie
 	}
 	list, err := k.Agents.ListByOrganization(r.Context(), orgID)
 	if err != nil {
-		k.failAgent(w, r, err)
+		k.fail(w, r, err)
 		return
 	}
 	all := role == storage.OrgRoleOwner || role == storage.OrgRoleAdmin || k.isAdmin(publicUser(view.User))

@@ -1,7 +1,6 @@
 package kavach
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/kavachos/kavach/agents"
@@ -20,20 +19,14 @@ func (k *Kavach) userPermissionRoutes(mux *http.ServeMux) {
 }
 
 func (k *Kavach) writeUserGrants(w http.ResponseWriter, r *http.Request, grants []agents.Grant, err error) {
-	var ve *agents.ValidationError
-	switch {
-	case errors.Is(err, agents.ErrUserNotFound):
-		httpx.WriteError(w, http.StatusNotFound, "USER_NOT_FOUND", "No such user.")
-	case errors.As(err, &ve):
-		httpx.WriteError(w, http.StatusBadRequest, "INVALID_REQUEST", ve.Error())
-	case err != nil:
+	if err != nil {
 		k.fail(w, r, err)
-	default:
-		if grants == nil {
-			grants = []agents.Grant{}
-		}
-		httpx.WriteJSON(w, http.StatusOK, map[string]any{"permissions": grants})
+		return
 	}
+	if grants == nil {
+		grants = []agents.Grant{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"permissions": grants})
 }
 
 func (k *Kavach) handleMyPermissions(w http.ResponseWriter, r *http.Request, view users.SessionView) {
