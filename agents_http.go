@@ -343,7 +343,7 @@ func (k *Kavach) bearerAgent(r *http.Request) (cred decisionCaller, badKey bool)
 		switch {
 		case err == nil:
 			return decisionCaller{agentID: a.ID}, false
-		case a.ID != "" && (errors.Is(err, agents.ErrAgentSuspended) || errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired)):
+		case a.ID != "" && agents.MayNotAct(err):
 			return decisionCaller{agentID: a.ID}, false
 		default:
 			return decisionCaller{}, true

@@ -78,7 +78,7 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 			AllowInsecure: k.cfg.OAuth.AllowInsecureClientMetadata,
 		},
 		Agents: k.Agents, Audit: k.Audit, ClientIP: k.limits.ip.ClientIP, OnInvalidClient: trustObserver{k.Trust}.InvalidClient,
-		TrustLevel: k.trustLevelOfClient,
+		TrustLevel: k.trustLevelOfAgent,
 		Now:        k.cfg.Now, Logger: k.cfg.Logger,
 	})
 	if err != nil {
@@ -141,8 +141,7 @@ func (v mcpVerifier) VerifyAccessToken(ctx context.Context, token string) (*mcp.
 	// Every client is an agent: a suspended or revoked one, or one below
 	// such an agent in a delegation chain, is refused at once.
 	if _, err := v.agents.ClientAgent(ctx, c.ClientID); err != nil {
-		if errors.Is(err, agents.ErrAgentNotFound) || errors.Is(err, agents.ErrAgentSuspended) ||
-			errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired) {
+		if agents.MayNotAct(err) {
 			return nil, fmt.Errorf("%w: the client's agent may not act", mcp.ErrInvalidToken)
 		}
 		return nil, err
@@ -160,13 +159,9 @@ func (v mcpVerifier) VerifyAccessToken(ctx context.Context, token string) (*mcp.
 	return info, nil
 }
 
-// trustLevelOfClient is the trust level of the agent a client is, for the
-// trust_level claim (false when it cannot be told).
-func (k *Kavach) trustLevelOfClient(ctx context.Context, clientID string) (string, bool) {
-	agentID, err := k.Agents.AgentIDForClient(ctx, clientID)
-	if err != nil {
-		return "", false
-	}
+// trustLevelOfAgent is an agent's trust level, for the trust_level claim
+// (false when it cannot be told).
+func (k *Kavach) trustLevelOfAgent(ctx context.Context, agentID string) (string, bool) {
 	l, err := k.Trust.LevelOf(ctx, agentID)
 	if err != nil {
 		k.cfg.Logger.Warn("trust level for a token", "agent", agentID, "err", err)

@@ -37,3 +37,11 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 func invalid(field, format string, args ...any) *ValidationError {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// MayNotAct reports an error saying the agent (or one above it) may not
+// act, or does not exist: what a token endpoint or resource server
+// refuses as the client's fault rather than the server's.
+func MayNotAct(err error) bool {
+	return errors.Is(err, ErrAgentNotFound) || errors.Is(err, ErrAgentSuspended) ||
+		errors.Is(err, ErrAgentRevoked) || errors.Is(err, ErrAgentExpired)
+}

@@ -251,6 +251,9 @@ func (s *Server) mayActFor(ctx context.Context, clientID string, subject *Access
 	if err != nil {
 		return agentRefusal(err)
 	}
+	if st := tokenRequestOf(ctx); st != nil {
+		st.agent = me // the token endpoint's own check reuses it
+	}
 	holder := subject.ClientID
 	if subject.Act != nil {
 		holder = subject.Act.Subject
@@ -263,7 +266,7 @@ func (s *Server) mayActFor(ctx context.Context, clientID string, subject *Access
 			return nil // a sub-agent below the holder
 		}
 	} else if !errors.Is(err, agents.ErrAgentNotFound) {
-		if isAgentState(err) {
+		if agents.MayNotAct(err) {
 			return exchangeRefused("The agent holding the subject token may not act.")
 		}
 		return fosite.ErrServerError.WithWrap(err)
@@ -277,14 +280,10 @@ func (s *Server) mayActFor(ctx context.Context, clientID string, subject *Access
 	return exchangeRefused("This client may not act for the subject token: it is neither its holder, a sub-agent of its holder, nor an agent of its user.")
 }
 
-func isAgentState(err error) bool {
-	return errors.Is(err, agents.ErrAgentSuspended) || errors.Is(err, agents.ErrAgentRevoked) || errors.Is(err, agents.ErrAgentExpired)
-}
-
 // agentRefusal is the token endpoint's answer to a client whose agent may
 // not act (or that is no agent at all).
 func agentRefusal(err error) error {
-	if isAgentState(err) || errors.Is(err, agents.ErrAgentNotFound) {
+	if agents.MayNotAct(err) {
 		return fosite.ErrUnauthorizedClient.WithHint("The client's agent is suspended, revoked or expired.")
 	}
 	return fosite.ErrServerError.WithWrap(err)

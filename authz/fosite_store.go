@@ -170,7 +170,8 @@ func (s *fositeStore) GetClient(ctx context.Context, clientID string) (fosite.Cl
 }
 
 // ClientAssertionJWTValid and SetClientAssertionJWT keep private_key_jwt
-// assertions single-use by jti.
+// assertions single-use by jti (a known jti is refused until the sweep
+// deletes it after its exp).
 func (s *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	_, err := s.store.OAuthTokens().Get(ctx, storage.TokenKindAssertion, id.Hash(jti))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -182,8 +183,10 @@ func (s *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) e
 	return fosite.ErrJTIKnown
 }
 
+// Expired jtis are removed by the periodic sweep (Kavach.sweep), not here:
+// a table-wide delete on every private_key_jwt token request cost a write
+// on the issuance path.
 func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	_, _ = s.store.OAuthTokens().DeleteExpired(ctx, time.Now())
 	err := s.store.OAuthTokens().Create(ctx, &storage.OAuthToken{
 		Kind: storage.TokenKindAssertion, Signature: id.Hash(jti), RequestID: id.Hash(jti), ClientID: assertionClientID(ctx),
 		Active: true, RequestedAt: time.Now().UTC(), ExpiresAt: exp.UTC(), Data: []byte("{}"),

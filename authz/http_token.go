@@ -90,15 +90,19 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.refuse(ctx, w, r, grant, ar, assertionError(r, err))
 		return
 	}
-	if s.cfg.Agents != nil {
+	if st := tokenRequestOf(ctx); s.cfg.Agents != nil && st.agent.ID == "" {
 		// Every client is an agent; a suspended, revoked or expired one
-		// (or one below such an agent) gets no token by any grant.
-		if _, err := s.cfg.Agents.ClientAgent(ctx, ar.GetClient().GetID()); err != nil {
+		// (or one below such an agent) gets no token by any grant. (Token
+		// exchange checked it already.) The agent is kept for the token's
+		// claims and audit record.
+		a, err := s.cfg.Agents.ClientAgent(ctx, ar.GetClient().GetID())
+		if err != nil {
 			claim.release(ctx)
 			s.logServerError("token request", agentRefusal(err))
 			s.refuse(ctx, w, r, grant, ar, agentRefusal(err))
 			return
 		}
+		st.agent = a
 	}
 	if unattended {
 		for _, sc := range ar.GetRequestedScopes() {

@@ -82,9 +82,9 @@ type Config struct {
 	// Audit, when set, receives a durable record of every token issued
 	// and of refused token requests from known clients.
 	Audit Recorder
-	// TrustLevel, when set, gives the trust level of a client's agent for
-	// the trust_level claim of its access tokens.
-	TrustLevel func(ctx context.Context, clientID string) (string, bool)
+	// TrustLevel, when set, gives the trust level of an agent for the
+	// trust_level claim of its client's access tokens.
+	TrustLevel func(ctx context.Context, agentID string) (string, bool)
 	// OnInvalidClient, when set, hears of each refused client
 	// authentication of a known client (after its audit record), for the
 	// agent's trust score.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/internal/id"
 	"github.com/kavachos/kavach/storage"
 )
@@ -74,8 +75,11 @@ func (s *Server) agentID(ctx context.Context, clientID string) (string, error) {
 // exchange handler prepared, and the claims of the access token issued.
 type tokenRequest struct {
 	grant, ip, userAgent string
-	act                  *Actor
-	issued               *AccessClaims
+	// agent is the client's agent, once the token endpoint has checked it
+	// may act (zero before, or without an agent directory).
+	agent  agents.ClientAgent
+	act    *Actor
+	issued *AccessClaims
 }
 
 func (s *Server) withTokenRequest(ctx context.Context, r *http.Request, grant string) context.Context {
@@ -108,8 +112,8 @@ func (s *Server) issuedRecord(ctx context.Context, req fosite.Requester) *storag
 		Action: grantAction(st.grant), PrincipalType: "agent", PrincipalID: clientID, IP: st.ip, UserAgent: st.userAgent,
 		Resource: strings.Join(c.Audience, " "), Result: storage.AuditOK,
 	}
-	if a, err := s.agentID(ctx, clientID); err == nil {
-		rec.AgentID, rec.PrincipalID = a, a
+	if st.agent.ID != "" {
+		rec.AgentID, rec.PrincipalID = st.agent.ID, st.agent.ID
 	}
 	if c.Subject != clientID {
 		// The token acts for someone else: a user, or (token exchange) the

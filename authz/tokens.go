@@ -74,8 +74,8 @@ type tokenStrategy struct {
 	issuer              string
 	alg                 string
 	ttl                 time.Duration
-	// trustLevel gives the trust level of a client's agent, if known.
-	trustLevel func(ctx context.Context, clientID string) (string, bool)
+	// trustLevel gives the trust level of an agent, if known.
+	trustLevel func(ctx context.Context, agentID string) (string, bool)
 	now        func() time.Time
 }
 
@@ -106,8 +106,9 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 		ClientID: req.GetClient().GetID(), Scope: strings.Join(req.GetGrantedScopes(), " "),
 		JTI: id.Secret(), IssuedAt: now.Unix(), ExpiresAt: exp.Unix(), Act: exchangeAct(ctx),
 	}
-	if t.trustLevel != nil {
-		if l, ok := t.trustLevel(ctx, c.ClientID); ok {
+	st := tokenRequestOf(ctx)
+	if t.trustLevel != nil && st != nil && st.agent.ID != "" {
+		if l, ok := t.trustLevel(ctx, st.agent.ID); ok {
 			c.TrustLevel = l
 		}
 	}
@@ -118,7 +119,7 @@ func (t *tokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requ
 	if err != nil {
 		return "", "", fmt.Errorf("sign access token: %w", err)
 	}
-	if st := tokenRequestOf(ctx); st != nil {
+	if st != nil {
 		st.issued = &c // for the token's audit record, written with its row
 	}
 	return token, t.AccessTokenSignature(ctx, token), nil
