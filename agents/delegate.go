@@ -226,12 +226,8 @@ func inactiveDecision(a *storage.Agent, now time.Time) *Decision {
 func allowedByAncestors(chain []*principal, req Request, now time.Time, d Decision) (Decision, []rateCharge) {
 	var charges []rateCharge
 	for _, ap := range chain {
-		who := fmt.Sprintf("delegating agent %q", ap.agent.ID)
-		if ap.isUser {
-			who = fmt.Sprintf("owner %q", ap.agent.ID)
-		}
 		if ap.setErr != nil {
-			return Decision{Code: CodeInvalidGrant, Reason: who + " has invalid stored permissions"}, nil
+			return Decision{Code: CodeInvalidGrant, Reason: ap.who() + " has invalid stored permissions"}, nil
 		}
 		out := ap.set.Evaluate(req, now)
 		switch {
@@ -241,7 +237,7 @@ func allowedByAncestors(chain []*principal, req Request, now time.Time, d Decisi
 				d = Decision{Code: CodeApprovalRequired, Reason: out.Reason, ApprovalRequired: true}
 			}
 		default:
-			return Decision{Code: out.Code, Reason: who + ": " + out.Reason}, nil
+			return Decision{Code: out.Code, Reason: ap.who() + ": " + out.Reason}, nil
 		}
 		if len(out.RateLimits) > 0 {
 			charges = append(charges, rateCharge{agent: ap.agent.ID, grant: out.Grant.ID, limits: out.RateLimits})
@@ -306,4 +302,13 @@ func (s *Service) Chain(ctx context.Context, agentID string) ([]string, error) {
 	}
 	slices.Reverse(out)
 	return out, nil
+}
+
+// who names a principal above an agent in refusal reasons (built only
+// when a call is refused, not on every decision).
+func (p *principal) who() string {
+	if p.isUser {
+		return fmt.Sprintf("owner %q", p.agent.ID)
+	}
+	return fmt.Sprintf("delegating agent %q", p.agent.ID)
 }

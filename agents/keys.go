@@ -165,14 +165,8 @@ func (s *Service) AuthenticateKey(ctx context.Context, key string) (storage.Agen
 		return storage.Agent{}, fmt.Errorf("authenticate agent key: %w", err)
 	}
 	a := publicAgent(p.agent, now)
-	switch a.Status {
-	case storage.AgentActive:
-	case storage.AgentSuspended:
-		return a, ErrAgentSuspended
-	case storage.AgentExpired:
-		return a, ErrAgentExpired
-	default:
-		return a, ErrAgentRevoked
+	if err := statusErr(a.Status); err != nil {
+		return a, err
 	}
 	s.touch(ctx, p, now)
 	return a, nil

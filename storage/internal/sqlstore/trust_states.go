@@ -47,7 +47,7 @@ func (r trustStates) Update(ctx context.Context, agentID string, fn func(*storag
 		st := tx.(*Store)
 		// The agent's row is locked first (it must exist), so that a state
 		// row created here does not race another node's.
-		if err := st.execOne(ctx, "trust_states.lock", `UPDATE kavach_agent SET updated_at = updated_at WHERE id = ?`, agentID); err != nil {
+		if err := (agents{st}).Lock(ctx, agentID); err != nil {
 			return fmt.Errorf("trust state of agent %s: %w", agentID, err)
 		}
 		cur, err := trustStates{st}.Get(ctx, agentID)
