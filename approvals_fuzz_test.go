@@ -55,7 +55,21 @@ func FuzzApprovalEndpoints(f *testing.F) {
 	if err := json.Unmarshal(created.Body.Bytes(), &agent); err != nil || agent.Data.Token == "" {
 		f.Fatalf("create agent: %d %s", created.Code, created.Body)
 	}
-	serve("POST", "/api/auth/authorize", agent.Data.Token, `{"action":"pay","resource":"mcp:x"}`)
+	asked := serve("POST", "/api/auth/authorize", agent.Data.Token, `{"action":"pay","resource":"mcp:x"}`)
+	var pending struct {
+		Data struct {
+			ApprovalID string `json:"approvalId"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(asked.Body.Bytes(), &pending); err != nil || pending.Data.ApprovalID == "" {
+		f.Fatalf("authorize: %d %s", asked.Code, asked.Body)
+	}
+	// A real request id, so that the bodies reach the approve and deny
+	// decoding (an unknown id is a 404 before the body is read).
+	for _, body := range []string{`{"mode":"window","durationSeconds":1e30}`, `{"mode":"once","durationSeconds":-1}`,
+		`{"durationSeconds":9223372036854775807,"mode":"window"}`, `{"reason":"\u0000"}`, `{"mode":["once"]}`} {
+		f.Add(pending.Data.ApprovalID, "", body)
+	}
 	f.Fuzz(func(t *testing.T, id, query, body string) {
 		cases := []struct{ method, target, bearer string }{{"GET", "/api/auth/approvals?" + query, auth.Data.Token}}
 		// The mux redirects paths that are not clean ("//", "/./") itself.

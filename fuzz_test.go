@@ -2,6 +2,7 @@ package kavach_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,7 +28,7 @@ func FuzzEndpoints(f *testing.F) {
 		`{"currentPassword":1,"newPassword":true}`, `{"rememberMe":"yes"}`, `{"a":{"b":{"c":[[[[[[]]]]]]}}}`,
 		`{"email":"a@example.com"}{"email":"b@example.com"}`, "\xff\xfe", `{"redirectTo":"//evil"}`,
 		`{"name":"a","permissions":[{"resource":"mcp:*","actions":["read"]}]}`, `{"action":"read","resource":"mcp:x"}`,
-		`{"action":"read","resource":"a::b","arguments":[1]}`, `{"name":"o","slug":"-"}`, `{"metric":"cost","period":"day","limit":"1e400"}`,
+		`{"action":"read","resource":"a::b","arguments":[1]}`, `{"cost":"0.0000001","calls":-1}`, `{"cost":1e400}`, `{"name":"o","slug":"-"}`, `{"metric":"cost","period":"day","limit":"1e400"}`,
 	} {
 		f.Add(seed)
 	}
@@ -44,14 +45,32 @@ func FuzzEndpoints(f *testing.F) {
 	for _, c := range rec.Result().Cookies() {
 		token = c.Value
 	}
+	// A real agent of the user, so that the agent routes below read the
+	// body (an unknown agent is a 404 before the body is read).
+	rec = httptest.NewRecorder()
+	req = httptest.NewRequest("POST", "/api/auth/agents", strings.NewReader(`{"name":"fuzz","permissions":[{"resource":"mcp:*","actions":["read"]}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	h.ServeHTTP(rec, req)
+	var created struct {
+		Data struct {
+			Agent struct {
+				ID string `json:"id"`
+			} `json:"agent"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &created); err != nil || created.Data.Agent.ID == "" {
+		f.Fatalf("create agent: %d %s", rec.Code, rec.Body)
+	}
+	agentPath := "/api/auth/agents/" + created.Data.Agent.ID
 	endpoints := []struct{ method, path string }{
 		{"POST", "/api/auth/sign-up/email"}, {"POST", "/api/auth/sign-in/email"},
 		{"POST", "/api/auth/sessions/revoke"}, {"POST", "/api/auth/sessions/revoke-others"},
 		{"POST", "/api/auth/password/change"}, {"POST", "/api/auth/password/forgot"},
 		{"POST", "/api/auth/password/reset"}, {"POST", "/api/auth/email/send-verification"},
 		{"PATCH", "/api/auth/user"},
-		{"POST", "/api/auth/agents"}, {"POST", "/api/auth/authorize"}, {"POST", "/api/auth/agents/agt_missing/delegate"},
-		{"POST", "/api/auth/agents/agt_missing/oauth-client"}, {"POST", "/api/auth/agents/agt_missing/usage"},
+		{"POST", "/api/auth/agents"}, {"POST", "/api/auth/authorize"}, {"POST", agentPath + "/delegate"},
+		{"POST", agentPath + "/oauth-client"}, {"POST", agentPath + "/usage"}, {"POST", agentPath + "/budgets"},
 		{"POST", "/api/auth/organizations"}, {"POST", "/api/auth/budgets"},
 	}
 	f.Fuzz(func(t *testing.T, body string) {
