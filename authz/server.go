@@ -142,6 +142,9 @@ type Server struct {
 	fstore   *fositeStore
 	clients  *clientRegistry
 	tokens   *tokenStrategy
+	// resources are cfg.Resources in canonical form, computed once (token
+	// requests and agent credentials check against them).
+	resources []string
 	// lastReload (unix ns) rate-limits key reloads on unknown kids.
 	lastReload atomic.Int64
 }
@@ -167,7 +170,11 @@ func New(store storage.Store, keys *KeyManager, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.clients = &clientRegistry{store: store, scopes: s.scopeNames(), resources: s.resourceURIs(), now: cfg.Now,
+	s.resources = make([]string, len(cfg.Resources))
+	for i, r := range cfg.Resources {
+		s.resources[i] = canonicalResource(r.URI)
+	}
+	s.clients = &clientRegistry{store: store, scopes: s.scopeNames(), resources: s.resources, now: cfg.Now,
 		allowDynamicMachines: cfg.AllowDynamicMachineClients}
 	s.clients.docs = newMetadataDocs(cfg.CIMD, s.clients, cfg.Logger)
 	s.fstore = &fositeStore{store: store, clients: s.clients, writer: newTokenWriter(store), now: cfg.Now}
@@ -278,14 +285,6 @@ func (s *Server) scopeNames() []string {
 	return out
 }
 
-func (s *Server) resourceURIs() []string {
-	out := make([]string, len(s.cfg.Resources))
-	for i, r := range s.cfg.Resources {
-		out[i] = canonicalResource(r.URI)
-	}
-	return out
-}
-
 // reloadKeys re-reads the signing keys, at most once every few seconds
 // (a flood of tokens with made-up kids must not become a flood of
 // queries); it reports whether it did.
@@ -311,7 +310,7 @@ func (s *Server) ReloadKeys(ctx context.Context) error { return s.keys.Reload(ct
 func (s *Server) Close() { s.fstore.writer.close() }
 
 // DefaultResource is the audience of requests that name no resource.
-func (s *Server) DefaultResource() string { return canonicalResource(s.cfg.Resources[0].URI) }
+func (s *Server) DefaultResource() string { return s.resources[0] }
 
 // Issuer is the configured issuer.
 func (s *Server) Issuer() string { return s.cfg.Issuer }
@@ -342,7 +341,7 @@ var errInvalidTarget = &fosite.RFC6749Error{
 // matchAudience is fosite's audience strategy: every requested audience
 // must be a registered resource.
 func (s *Server) matchAudience(_ []string, needles []string) error {
-	known := s.resourceURIs()
+	known := s.resources
 	for _, n := range needles {
 		if !slices.Contains(known, canonicalResource(n)) {
 			return errInvalidTarget
@@ -358,7 +357,7 @@ func (s *Server) resolveResources(values []string) ([]string, error) {
 	if len(values) == 0 {
 		return []string{s.DefaultResource()}, nil
 	}
-	known := s.resourceURIs()
+	known := s.resources
 	var out []string
 	for _, v := range values {
 		c := canonicalResource(v)
