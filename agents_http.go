@@ -353,7 +353,7 @@ func (k *Kavach) bearerAgent(r *http.Request) (cred decisionCaller, badKey bool)
 	// one meant for another resource server must not become a credential
 	// here (that server could otherwise replay it to delegate or decide).
 	if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil && slices.Contains(c.Audience, k.OAuth.DefaultResource()) {
-		if id, actingFor, chain, err := k.tokenPrincipal(r.Context(), c.Subject, c.ClientID, c.Act); err == nil {
+		if id, actingFor, chain, err := k.tokenPrincipal(r.Context(), c.Subject, c.ClientID, c.Act.Chain()); err == nil {
 			return decisionCaller{agentID: id, actingFor: actingFor, chain: chain}, false
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/kavachos/kavach/agents"
-	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/mcp"
 	"github.com/kavachos/kavach/trust"
 )
@@ -38,9 +37,10 @@ func (k *Kavach) withCaller(h http.Handler) http.Handler {
 // tokenPrincipal is who a verified access token speaks for: the agent its
 // client is, the principal that agent acts for (the token's subject when
 // that is not the client itself), and the chain from that principal down
-// to the agent, outermost first. Client IDs in the chain are given as
+// to the agent, outermost first; actors are the token's act chain, earliest
+// first. Client IDs in the chain are given as
 // agent IDs, as in the rest of the audit log.
-func (k *Kavach) tokenPrincipal(ctx context.Context, sub, clientID string, act *authz.Actor) (agentID, actingFor string, chain []string, err error) {
+func (k *Kavach) tokenPrincipal(ctx context.Context, sub, clientID string, actors []string) (agentID, actingFor string, chain []string, err error) {
 	agentID, err = k.Agents.AgentIDForClient(ctx, clientID)
 	if err != nil {
 		return "", "", nil, err
@@ -56,10 +56,10 @@ func (k *Kavach) tokenPrincipal(ctx context.Context, sub, clientID string, act *
 	}
 	actingFor = asAgent(sub)
 	chain = []string{actingFor}
-	if act == nil {
+	if len(actors) == 0 {
 		return agentID, actingFor, append(chain, agentID), nil
 	}
-	for _, c := range act.Chain() {
+	for _, c := range actors {
 		chain = append(chain, asAgent(c))
 	}
 	return agentID, actingFor, chain, nil
@@ -149,11 +149,7 @@ func (k *Kavach) mcpAuthorize(ctx context.Context, req mcpgo.CallToolRequest) (*
 			return mcpgo.NewToolResultError("arguments: cannot be encoded as JSON"), nil
 		}
 	}
-	var act *authz.Actor
-	for _, a := range info.Actors {
-		act = &authz.Actor{Subject: a, Act: act}
-	}
-	agentID, actingFor, chain, err := k.tokenPrincipal(ctx, info.Subject, info.ClientID, act)
+	agentID, actingFor, chain, err := k.tokenPrincipal(ctx, info.Subject, info.ClientID, info.Actors)
 	if errors.Is(err, agents.ErrAgentNotFound) {
 		return mcpgo.NewToolResultError("this token's client is not an agent"), nil
 	}
