@@ -71,19 +71,31 @@ func (k *Kavach) agentRoutes(mux *http.ServeMux) {
 // its organization); others get 404, so ids cannot be probed.
 func (k *Kavach) agentOwner(h func(http.ResponseWriter, *http.Request, users.SessionView, storage.Agent, []agents.Grant)) func(http.ResponseWriter, *http.Request, users.SessionView) {
 	return func(w http.ResponseWriter, r *http.Request, view users.SessionView) {
-		a, grants, err := k.Agents.Get(r.Context(), r.PathValue("id"))
-		if err == nil {
-			var ok bool
-			if ok, err = k.canManageAgent(r.Context(), view, a); err == nil && !ok {
-				err = agents.ErrAgentNotFound
-			}
-		}
+		a, grants, err := k.managedAgent(r.Context(), view, r.PathValue("id"))
 		if err != nil {
 			k.fail(w, r, err)
 			return
 		}
 		h(w, r, view, a, grants)
 	}
+}
+
+// managedAgent loads an agent the user manages (canManageAgent: its owner,
+// a server admin, an owner or admin of its organization);
+// agents.ErrAgentNotFound for any other, so ids cannot be probed.
+func (k *Kavach) managedAgent(ctx context.Context, view users.SessionView, agentID string) (storage.Agent, []agents.Grant, error) {
+	a, grants, err := k.Agents.Get(ctx, agentID)
+	if err != nil {
+		return storage.Agent{}, nil, err
+	}
+	ok, err := k.canManageAgent(ctx, view, a)
+	switch {
+	case err != nil:
+		return storage.Agent{}, nil, err
+	case !ok:
+		return storage.Agent{}, nil, agents.ErrAgentNotFound
+	}
+	return a, grants, nil
 }
 
 type createAgentRequest struct {
@@ -393,14 +405,7 @@ func (k *Kavach) agentSelfOrManager(w http.ResponseWriter, r *http.Request, agen
 		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Use the agent's API key or access token, or sign in as a user who manages it.")
 		return nil, false
 	}
-	a, _, err := k.Agents.Get(ctx, agentID)
-	if err == nil {
-		var ok bool
-		if ok, err = k.canManageAgent(ctx, view, a); err == nil && !ok {
-			err = agents.ErrAgentNotFound
-		}
-	}
-	if err != nil {
+	if _, _, err := k.managedAgent(ctx, view, agentID); err != nil {
 		k.fail(w, r, err)
 		return nil, false
 	}

@@ -77,12 +77,8 @@ func (k *Kavach) mayDecideApproval(ctx context.Context, view users.SessionView, 
 // managesAgent reports whether the user may manage the agent (see
 // canManageAgent); false when it does not exist or cannot be read.
 func (k *Kavach) managesAgent(ctx context.Context, view users.SessionView, agentID string) bool {
-	ag, _, err := k.Agents.Get(ctx, agentID)
-	if err != nil {
-		return false
-	}
-	ok, err := k.canManageAgent(ctx, view, ag)
-	return err == nil && ok
+	_, _, err := k.managedAgent(ctx, view, agentID)
+	return err == nil
 }
 
 // approvalScope is mayDecideApproval as a list filter: the owner whose

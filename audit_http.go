@@ -82,12 +82,7 @@ func (k *Kavach) auditFilter(r *http.Request, view users.SessionView) (storage.A
 	if f.AgentID == "" {
 		return f, http.StatusForbidden, "Name one of your agents with agentId (only server admins see the whole log)."
 	}
-	a, _, err := k.Agents.Get(r.Context(), f.AgentID)
-	ok := false
-	if err == nil {
-		ok, err = k.canManageAgent(r.Context(), view, a)
-	}
-	if err != nil || !ok {
+	if !k.managesAgent(r.Context(), view, f.AgentID) {
 		return f, http.StatusForbidden, "You can only read the audit records of agents you manage."
 	}
 	return f, 0, ""
