@@ -19,14 +19,6 @@ import (
 	"github.com/kavachos/kavach/storage"
 )
 
-type approvalDecision struct {
-	Allowed    bool   `json:"allowed"`
-	Code       string `json:"code"`
-	Reason     string `json:"reason"`
-	AuditID    string `json:"auditId"`
-	ApprovalID string `json:"approvalId"`
-}
-
 type approvalInfo struct {
 	ID                 string         `json:"id"`
 	AgentID            string         `json:"agentId"`
@@ -55,7 +47,7 @@ func (e *env) bearer(token string) *client {
 }
 
 // pay asks whether the agent may pay, with args as the call's arguments.
-func (c *client) pay(t *testing.T, args map[string]any) approvalDecision {
+func (c *client) pay(t *testing.T, args map[string]any) decision {
 	t.Helper()
 	// As a client would send it: without Go's escaping of <, > and &.
 	var body bytes.Buffer
@@ -64,12 +56,12 @@ func (c *client) pay(t *testing.T, args map[string]any) approvalDecision {
 	if err := enc.Encode(map[string]any{"action": "pay", "resource": "mcp:payments:invoice", "arguments": args}); err != nil {
 		t.Fatal(err)
 	}
-	var d approvalDecision
+	var d decision
 	c.do("POST", "/api/auth/authorize", body.Bytes()).must(t, 200).decode(t, &d)
 	return d
 }
 
-func wantApprovalRequired(t *testing.T, what string, d approvalDecision) string {
+func wantApprovalRequired(t *testing.T, what string, d decision) string {
 	t.Helper()
 	if d.Allowed || d.Code != "APPROVAL_REQUIRED" || !strings.HasPrefix(d.ApprovalID, "apr_") || d.AuditID == "" {
 		t.Fatalf("%s: %+v, want APPROVAL_REQUIRED with an approval id", what, d)
@@ -77,7 +69,7 @@ func wantApprovalRequired(t *testing.T, what string, d approvalDecision) string 
 	return d.ApprovalID
 }
 
-func wantAllowedBy(t *testing.T, what string, d approvalDecision, approvalID string) {
+func wantAllowedBy(t *testing.T, what string, d decision, approvalID string) {
 	t.Helper()
 	if !d.Allowed || d.ApprovalID != approvalID || d.AuditID == "" || d.Code != "" {
 		t.Fatalf("%s: %+v, want allowed by %s", what, d, approvalID)

@@ -48,11 +48,14 @@ func cmdTrust(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			ids = append(ids, a.ID)
 		}
 	}
+	if agentID != "" {
+		if _, err := k.Store.Agents().Get(ctx, agentID); err != nil {
+			return fmt.Errorf("trust recompute: agent %s: %w", agentID, err)
+		}
+	}
+	m := k.Trust.Model()
 	differ := 0
 	for _, id := range ids {
-		if _, err := k.Store.Agents().Get(ctx, id); err != nil {
-			return fmt.Errorf("trust recompute: agent %s: %w", id, err)
-		}
 		rebuilt, err := k.Trust.RecomputeFromAudit(ctx, id)
 		if err != nil {
 			return err
@@ -61,7 +64,6 @@ func cmdTrust(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		if err != nil {
 			return err
 		}
-		m := k.Trust.Model()
 		at := rebuilt.LastAt
 		if stored.LastAt.After(at) {
 			at = stored.LastAt
