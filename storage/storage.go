@@ -39,6 +39,7 @@ type Store interface {
 	AgentGrants() AgentGrants
 	UserGrants() UserGrants
 	TrustStates() TrustStates
+	TrustPolicies() TrustPolicies
 	AgentKeys() AgentKeys
 	Approvals() Approvals
 	Audit() AuditLog
