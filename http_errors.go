@@ -8,6 +8,7 @@ import (
 	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/internal/httpx"
 	"github.com/kavachos/kavach/storage"
+	"github.com/kavachos/kavach/trust"
 	"github.com/kavachos/kavach/users"
 )
 
@@ -54,6 +55,14 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusNotFound, "BUDGET_NOT_FOUND", "No such budget."
 	case errors.Is(err, agents.ErrBudgetExists):
 		return http.StatusConflict, "BUDGET_EXISTS", "The scope already has a budget with this metric, period and action; delete it first."
+	case errors.Is(err, trust.ErrPolicyInvalid):
+		return http.StatusBadRequest, "INVALID_POLICY", err.Error()
+	case errors.Is(err, trust.ErrPolicyNotFound):
+		return http.StatusNotFound, "POLICY_NOT_FOUND", "No such trust policy."
+	case errors.Is(err, trust.ErrPolicyConflict):
+		return http.StatusConflict, "VERSION_CONFLICT", err.Error() + "; read it again and retry."
+	case errors.Is(err, trust.ErrTooManyPolicies):
+		return http.StatusConflict, "TOO_MANY_POLICIES", err.Error() + "."
 	case errors.Is(err, agents.ErrUserNotFound):
 		return http.StatusNotFound, "USER_NOT_FOUND", "No such user."
 	case errors.Is(err, storage.ErrInvalidValue):

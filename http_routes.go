@@ -43,6 +43,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	k.agentRoutes(api)
 	k.userPermissionRoutes(api)
 	k.trustRoutes(api)
+	k.trustPolicyRoutes(api)
 	k.budgetRoutes(api)
 	k.approvalRoutes(api)
 	k.auditRoutes(api)

@@ -139,7 +139,17 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if k.Trust, err = trust.NewService(store, trust.DefaultModel(), cfg.Now, cfg.Logger); err != nil {
 		return nil, err
 	}
-	k.Agents = agents.NewService(store, k.Audit, agents.Config{Trust: trustObserver{k.Trust}, MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})
+	k.Agents = agents.NewService(store, k.Audit, agents.Config{Trust: trustObserver{k.Trust}, TrustGate: trustGate{k.Trust}, MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})
+	loadCtx, cancelLoad := context.WithTimeout(context.Background(), 30*time.Second)
+	_, err = k.Trust.EnablePolicies(loadCtx, trust.PolicyConfig{
+		Compile:   compilePattern,
+		Suspend:   k.Agents.SuspendForTrust,
+		Suspended: k.trustSuspended,
+	})
+	cancelLoad()
+	if err != nil {
+		return nil, err
+	}
 	k.Auth = &Auth{k: k, cookie: newCookieSpec(cfg.BaseURL)}
 	k.handler, err = k.routes()
 	if err != nil {
@@ -157,7 +167,12 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		k.wg.Add(1)
 		go func() { defer k.wg.Done(); d.Run(bg) }()
 	}
-	k.wg.Add(3)
+	k.wg.Add(4)
+	go func() {
+		defer k.wg.Done()
+		// A change made on another node applies here within a second.
+		k.every(bg, time.Second, "reloading trust policies", k.Trust.Policies().Reload)
+	}()
 	go func() {
 		defer k.wg.Done()
 		// Not cancelled by Close mid-commit: a flush whose commit outcome

@@ -19,9 +19,11 @@ type budgetNote struct {
 
 // decisionExtra is the Extra of a decision's audit record: the deciding
 // grant, the approval that let it through, whether the refusal was a
-// probe (see GrantSet.Outside), and what budgets did.
-func decisionExtra(grantID, approvalID string, probe bool, n *budgetNote) []byte {
-	if grantID == "" && approvalID == "" && !probe && n == nil {
+// probe (see GrantSet.Outside), what budgets did, and the trust policy
+// that refused the call or asked for approval, with the level it saw.
+func decisionExtra(grantID string, d *Decision) []byte {
+	n := d.budget
+	if grantID == "" && d.ApprovalID == "" && !d.probe && n == nil && d.trust == nil {
 		return nil
 	}
 	x := struct {
@@ -30,9 +32,14 @@ func decisionExtra(grantID, approvalID string, probe bool, n *budgetNote) []byte
 		Probe          bool     `json:"probe,omitempty"`
 		Budget         string   `json:"budget,omitempty"`
 		BudgetWarnings []string `json:"budgetWarnings,omitempty"`
-	}{Grant: grantID, Approval: approvalID, Probe: probe}
+		TrustPolicy    string   `json:"trustPolicy,omitempty"`
+		TrustLevel     string   `json:"trustLevel,omitempty"`
+	}{Grant: grantID, Approval: d.ApprovalID, Probe: d.probe}
 	if n != nil {
 		x.Budget, x.BudgetWarnings = n.exceeded, n.warnings
+	}
+	if d.trust != nil {
+		x.TrustPolicy, x.TrustLevel = d.trust.PolicyID, d.trust.Level
 	}
 	b, _ := json.Marshal(x) // strings always encode
 	return b
@@ -229,7 +236,7 @@ func (s *Service) suspendForBudget(ctx context.Context, agentID string, b *stora
 	var suspended bool
 	err := s.store.InTx(ctx, func(tx storage.Store) error {
 		var err error
-		suspended, err = suspendInTx(ctx, tx, agentID, b, now)
+		suspended, err = suspendInTx(ctx, tx, agentID, budgetWhy(b), now)
 		return err
 	})
 	if err != nil {
@@ -243,11 +250,16 @@ func (s *Service) suspendForBudget(ctx context.Context, agentID string, b *stora
 	}
 }
 
-// suspendInTx suspends an active agent because of budget b, with the
-// agent.suspended event (reason "budget") and its audit record, in tx. An
-// agent that is not active (already suspended, say) is left alone, so
-// concurrent refusals suspend it once.
-func suspendInTx(ctx context.Context, tx storage.Store, agentID string, b *storage.Budget, now time.Time) (bool, error) {
+// budgetWhy is why a suspend budget suspends an agent.
+func budgetWhy(b *storage.Budget) map[string]any {
+	return map[string]any{"reason": "budget", "budgetId": b.ID}
+}
+
+// suspendInTx suspends an active agent, with the agent.suspended event
+// and its audit record, in tx; why says why ("reason" and what caused
+// it) in both. An agent that is not active (already suspended, say) is
+// left alone, so concurrent refusals suspend it once.
+func suspendInTx(ctx context.Context, tx storage.Store, agentID string, why map[string]any, now time.Time) (bool, error) {
 	a, err := tx.Agents().Get(ctx, agentID)
 	if err != nil {
 		return false, agentErr("get agent", err)
@@ -259,7 +271,10 @@ func suspendInTx(ctx context.Context, tx storage.Store, agentID string, b *stora
 		return false, agentErr("suspend agent", err)
 	}
 	a.Status, a.UpdatedAt = storage.AgentSuspended, now
-	info := map[string]any{"agentId": a.ID, "changed": []string{"status"}, "status": a.Status, "reason": "budget", "budgetId": b.ID}
+	info := map[string]any{"agentId": a.ID, "changed": []string{"status"}, "status": a.Status}
+	for k, v := range why {
+		info[k] = v
+	}
 	if err := emit(ctx, tx, EventAgentSuspended, a.ID, info, now); err != nil {
 		return false, err
 	}
@@ -379,7 +394,7 @@ func (s *Service) ReportUsage(ctx context.Context, agentID string, r UsageReport
 			}
 		}
 		if suspendFor != nil {
-			if res.Suspended, err = suspendInTx(ctx, tx, a.ID, suspendFor, now); err != nil {
+			if res.Suspended, err = suspendInTx(ctx, tx, a.ID, budgetWhy(suspendFor), now); err != nil {
 				return err
 			}
 		}

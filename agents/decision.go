@@ -27,6 +27,10 @@ const (
 	// decision could not be recorded (the store or the audit log failed).
 	// Nothing is allowed without a durable audit record.
 	CodeUnavailable = "UNAVAILABLE"
+	// CodeTrustTooLow refuses a call that a trust policy reserves for
+	// agents of a higher trust level than this one's (or than that of an
+	// agent above it).
+	CodeTrustTooLow = "TRUST_TOO_LOW"
 )
 
 // Audit events of decisions.
@@ -76,7 +80,8 @@ type Decision struct {
 	// no pending request.
 	ApprovalID string
 
-	budget *budgetNote // what budgets did, for the audit record
+	budget *budgetNote  // what budgets did, for the audit record
+	trust  *TrustAnswer // the trust policy that refused or held the call
 	// probe marks a PERMISSION_DENIED for a resource outside every allow
 	// grant's namespace: asking far outside the grants (a trust signal).
 	probe bool
@@ -91,13 +96,16 @@ type Decision struct {
 //     AGENT_REVOKED, AGENT_EXPIRED).
 //  2. Its grants are evaluated (GrantSet.Evaluate; see docs/agents.md),
 //     and for a sub-agent each ancestor's too (allowedByAncestors).
-//  3. APPROVAL_REQUIRED goes to the approvals (decideApproval): a usable
+//  3. If the grants allow the call (or ask for approval), trust
+//     policies may refuse it (TRUST_TOO_LOW) or ask for approval
+//     (TrustGate), before anything is counted.
+//  4. APPROVAL_REQUIRED goes to the approvals (decideApproval): a usable
 //     approval of the call lets it through, else a request is opened.
-//  4. If allowed, the deciding grant's rate limits count the call
+//  5. If allowed, the deciding grant's rate limits count the call
 //     (RATE_LIMITED when one is exhausted; a dry run only looks).
-//  5. If still allowed, the agent's budgets count the call
+//  6. If still allowed, the agent's budgets count the call
 //     (BUDGET_EXCEEDED when one has no room; see checkBudget).
-//  6. The audit record is written; if that fails, the answer is
+//  7. The audit record is written; if that fails, the answer is
 //     UNAVAILABLE, never an allow.
 func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	start := time.Now()
@@ -138,7 +146,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 		}
 		rec.Chain = append(rec.Chain, p.agent.ID)
 	}
-	rec.Extra = decisionExtra(grantID, d.ApprovalID, d.probe, d.budget)
+	rec.Extra = decisionExtra(grantID, &d)
 	// Latency is the time to decide; the audit write that follows is the
 	// writer's to measure.
 	rec.LatencyMicros = time.Since(start).Microseconds()
@@ -220,6 +228,12 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 		var above []rateCharge
 		d, above = allowedByAncestors(bounds, ereq, now, d)
 		charges = append(charges, above...)
+	}
+	if s.cfg.TrustGate != nil && !p.isUser && (d.Allowed || d.ApprovalRequired) {
+		var refused bool
+		if d, refused = s.trustGate(ctx, req, p, chain, d); refused {
+			return d, p, chain, grantID
+		}
 	}
 	if d.ApprovalRequired {
 		d = s.decideApproval(ctx, req, p, d.Reason, charges, now)

@@ -45,9 +45,11 @@ type Config struct {
 	ApprovalTTL time.Duration
 	// Trust, when set, hears every decision about an agent and every
 	// denied approval, for the agent's trust score.
-	Trust  TrustObserver
-	Now    func() time.Time
-	Logger *slog.Logger
+	Trust TrustObserver
+	// TrustGate, when set, applies trust policies in Decide.
+	TrustGate TrustGate
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -95,6 +97,25 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// TrustGate applies trust policies to calls (package trust, wired by
+// package kavach).
+type TrustGate interface {
+	// Gate answers for a call of resource by agentID, whose organization
+	// is orgID ("" when none) and whose ancestors (nearest first) are
+	// given. An error refuses the call as UNAVAILABLE.
+	Gate(ctx context.Context, agentID, orgID string, ancestors []string, resource string) (TrustAnswer, error)
+}
+
+// TrustAnswer is a trust gate's answer.
+type TrustAnswer struct {
+	// Refuse refuses the call (TRUST_TOO_LOW); Approval asks for a
+	// person's approval first. Neither: the policies let it through.
+	Refuse, Approval bool
+	Reason           string // a sentence for people
+	PolicyID         string // the deciding policy, for the audit record
+	Level            string // the level the policy compared, likewise
 }
 
 // TrustObserver receives what moves an agent's trust score (package

@@ -132,6 +132,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		// grant keeps them all for later refreshes.
 		ctx = context.WithValue(ctx, ctxAccessAudience, audience)
 	}
+	if err := s.withholdScopes(ctx, ar); err != nil {
+		claim.release(ctx)
+		s.logServerError("token request", err)
+		s.refuse(ctx, w, r, grant, ar, err)
+		return
+	}
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
 		claim.release(ctx)
@@ -280,4 +286,38 @@ func (s *Server) logServerError(what string, err error) {
 	if rfc.CodeField >= 500 {
 		s.cfg.Logger.Error(what+" failed", "err", err, "debug", rfc.DebugField, "cause", rfc.Unwrap())
 	}
+}
+
+// withholdScopes applies the trust policies on scopes (Config.TrustScopes)
+// to an agent's token: the scopes its level does not reach are left out,
+// and a request left with none of its scopes is refused.
+func (s *Server) withholdScopes(ctx context.Context, ar fosite.AccessRequester) error {
+	st := tokenRequestOf(ctx)
+	granted := ar.GetGrantedScopes()
+	if s.cfg.TrustScopes == nil || st == nil || st.agent.ID == "" || len(granted) == 0 {
+		return nil
+	}
+	withheld, why, err := s.cfg.TrustScopes(ctx, st.agent, granted)
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	if len(withheld) == 0 {
+		return nil
+	}
+	if len(withheld) >= len(granted) {
+		return fosite.ErrInvalidScope.WithHint(why)
+	}
+	req, ok := ar.(*fosite.AccessRequest)
+	if !ok {
+		return fosite.ErrServerError.WithDebug("the access request cannot be narrowed")
+	}
+	kept := make(fosite.Arguments, 0, len(granted)-len(withheld))
+	for _, sc := range granted {
+		if !slices.Contains(withheld, sc) {
+			kept = append(kept, sc)
+		}
+	}
+	req.GrantedScope = kept
+	st.withheld = withheld
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/internal/safehttp"
 	"github.com/kavachos/kavach/storage"
 )
@@ -85,6 +86,12 @@ type Config struct {
 	// TrustLevel, when set, gives the trust level of an agent for the
 	// trust_level claim of its client's access tokens.
 	TrustLevel func(ctx context.Context, agentID string) (string, bool)
+	// TrustScopes, when set, applies trust policies to the scopes of a
+	// token about to be issued to an agent's client: it returns the
+	// scopes the agent's trust level does not reach, and why. They are
+	// left out of the token; when that leaves none of the scopes granted,
+	// the request is refused with invalid_scope. An error refuses it.
+	TrustScopes func(ctx context.Context, agent agents.ClientAgent, scopes []string) (withheld []string, why string, err error)
 	// OnInvalidClient, when set, hears of each refused client
 	// authentication of a known client (after its audit record), for the
 	// agent's trust score.

@@ -80,6 +80,8 @@ type tokenRequest struct {
 	agent  agents.ClientAgent
 	act    *Actor
 	issued *AccessClaims
+	// withheld are the scopes trust policies kept out of the token.
+	withheld []string
 }
 
 func (s *Server) withTokenRequest(ctx context.Context, r *http.Request, grant string) context.Context {
@@ -133,7 +135,11 @@ func (s *Server) issuedRecord(ctx context.Context, req fosite.Requester) *storag
 			rec.Chain = append(rec.Chain, rec.PrincipalID)
 		}
 	}
-	rec.Extra, _ = json.Marshal(map[string]string{"clientId": clientID, "scope": c.Scope, "jti": c.JTI})
+	x := map[string]string{"clientId": clientID, "scope": c.Scope, "jti": c.JTI}
+	if len(st.withheld) > 0 {
+		x["scopeWithheld"] = strings.Join(st.withheld, " ")
+	}
+	rec.Extra, _ = json.Marshal(x)
 	return &rec
 }
 

@@ -30,6 +30,8 @@ type Service struct {
 	mu      sync.Mutex
 	pending map[string]*State
 	levels  map[string]cachedLevel
+
+	policies *Policies // nil until EnablePolicies
 }
 
 // NewService validates the model and returns a Service.
@@ -82,16 +84,36 @@ func (s *Service) Flush(ctx context.Context) error {
 	now := s.now()
 	for _, id := range ids {
 		delta := batch[id]
-		err := s.store.TrustStates().Update(ctx, id, func(ts *storage.TrustState) error {
-			st, err := decodeState(ts.State)
-			if err != nil {
+		var after func(context.Context)
+		err := s.store.InTx(ctx, func(tx storage.Store) error {
+			after = nil
+			return tx.TrustStates().Update(ctx, id, func(ts *storage.TrustState) error {
+				st, err := decodeState(ts.State)
+				if err != nil {
+					return err
+				}
+				before := ts.Score
+				if ts.State == nil {
+					before = st.Score(now, s.model).Score // no state stored yet: the model's base
+				}
+				st.Merge(*delta, s.model)
+				if err := s.encode(ts, st, now); err != nil {
+					return err
+				}
+				if s.policies != nil {
+					after, err = s.policies.scoreChanged(ctx, tx, id, before, ts.Score, now)
+				}
 				return err
-			}
-			st.Merge(*delta, s.model)
-			return s.encode(ts, st, now)
+			})
 		})
 		switch {
 		case err == nil:
+			s.mu.Lock()
+			delete(s.levels, id) // this node reads the new level at once
+			s.mu.Unlock()
+			if after != nil {
+				after(ctx)
+			}
 		case errors.Is(err, storage.ErrNotFound):
 			// The agent was deleted: its events go with it.
 		default:

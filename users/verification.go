@@ -252,3 +252,18 @@ func (s *Service) setPassword(ctx context.Context, tx storage.Store, userID, has
 	}
 	return nil
 }
+
+// Notify mails a notice to a user (an agent of theirs was suspended, say)
+// off the request path. A user who no longer exists gets nothing.
+func (s *Service) Notify(userID, subject, text string) {
+	s.mails.submit("notice", func(ctx context.Context, m mail.Mailer) error {
+		u, err := s.store.Users().Get(ctx, userID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return m.Send(ctx, mail.Message{To: u.Email, Subject: subject, Text: text})
+	})
+}

@@ -1,0 +1,53 @@
+package agents
+
+import (
+	"context"
+
+	"github.com/kavachos/kavach/storage"
+)
+
+// trustGate asks the trust policies about a call the grants allow (or
+// send to approval). It is consulted before approvals, rate limits and
+// budgets, so a refused call consumes none of them. refused is true when
+// the answer is final.
+func (s *Service) trustGate(ctx context.Context, req DecideRequest, p *principal, chain []*principal, d Decision) (Decision, bool) {
+	var ancestors []string
+	if len(chain) > 0 {
+		ancestors = make([]string, len(chain))
+		for i, c := range chain {
+			ancestors[i] = c.agent.ID
+		}
+	}
+	org := ""
+	if p.agent.OrganizationID != nil {
+		org = *p.agent.OrganizationID
+	}
+	ans, err := s.cfg.TrustGate.Gate(ctx, p.agent.ID, org, ancestors, req.Resource)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.cfg.Logger.Error("agents: trust policies for a decision", "agent", p.agent.ID, "err", err)
+		}
+		return Decision{Code: CodeUnavailable, Reason: "the trust policies could not be applied; try again"}, true
+	case ans.Refuse:
+		return Decision{Code: CodeTrustTooLow, Reason: ans.Reason, trust: &ans}, true
+	case ans.Approval && d.Allowed:
+		return Decision{Code: CodeApprovalRequired, Reason: ans.Reason, ApprovalRequired: true, trust: &ans}, false
+	}
+	return d, false
+}
+
+// SuspendForTrust suspends an active agent in tx because a trust policy
+// says so, with the agent.suspended event and audit record carrying why
+// (reason "trust", the policy, the score). It is false when the agent was
+// not active. Call Forget once tx has committed.
+func (s *Service) SuspendForTrust(ctx context.Context, tx storage.Store, agentID string, why map[string]any) (bool, error) {
+	return suspendInTx(WithActor(ctx, "system", "trust"), tx, agentID, why, s.now())
+}
+
+// Forget drops what this process caches about an agent, after a change
+// made outside its own methods (SuspendForTrust).
+func (s *Service) Forget(agentID string) {
+	s.cache.invalidate(agentID)
+	s.keys.clear()
+}
