@@ -39,6 +39,8 @@ Usage:
   kavach agent suspend|resume|revoke --id ID | kavach agent rotate --id ID [--overlap D]
   kavach agent delegate --parent ID --name N --permissions JSON|@FILE [--expires-in D]
   kavach trust recompute [--agent ID] [--write]   rebuild trust scores from the audit log
+  kavach trust policy list|show|create|update|delete|history
+                                                 manage trust policies (--id, --policy JSON|@FILE)
   kavach keys rotate
   kavach audit verify           check the audit log's hash chain
   kavach version

@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"github.com/kavachos/kavach/agents"
 	"io"
 	"log/slog"
 	"net"
@@ -24,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kavachos/kavach"
+	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/storage/storagetest"
 )
@@ -466,6 +466,61 @@ func TestTrustRecompute(t *testing.T) {
 			env["KAVACH_AUDIT_RETENTION"] = "48h"
 			if code, _, stderr := runCLI(t, env, "", "trust", "recompute", "--write"); code == 0 || !strings.Contains(stderr, "RETENTION") {
 				t.Fatalf("--write with audit retention on: %d %q", code, stderr)
+			}
+		})
+	}
+}
+
+// kavach trust policy: create, list, update with a version check, show,
+// history and delete; bad input fails with the field named.
+func TestTrustPolicyCommands(t *testing.T) {
+	for name, db := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"KAVACH_DATABASE_URL": db, "KAVACH_SECRET": strings.Repeat("k", 40), "KAVACH_PASSWORD_ITERATIONS": "100000"}
+			policy := `{"name":"deploys need trusted","scope":{"type":"global"},"effect":"minimum_level","resources":["mcp:deploy:*"],"level":"trusted"}`
+			code, out, stderr := runCLI(t, env, "", "trust", "policy", "create", "--policy", policy)
+			if code != 0 || !strings.Contains(out, `"version": 1`) {
+				t.Fatalf("create: %d %q %q", code, out, stderr)
+			}
+			var created struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal([]byte(out), &created); err != nil || !strings.HasPrefix(created.ID, "tpol_") {
+				t.Fatalf("create output %q: %v", out, err)
+			}
+			file := filepath.Join(t.TempDir(), "p.json")
+			if err := os.WriteFile(file, []byte(strings.Replace(policy, `"level":"trusted"`, `"level":"standard","version":1`, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if code, out, stderr := runCLI(t, env, "", "trust", "policy", "update", "--id", created.ID, "--policy", "@"+file); code != 0 || !strings.Contains(out, `"version": 2`) {
+				t.Fatalf("update: %d %q %q", code, out, stderr)
+			}
+			if code, _, stderr := runCLI(t, env, "", "trust", "policy", "update", "--id", created.ID, "--policy", "@"+file); code == 0 || !strings.Contains(stderr, "changed since") {
+				t.Fatalf("stale update: %d %q", code, stderr)
+			}
+			if code, out, _ := runCLI(t, env, "", "trust", "policy", "list"); code != 0 || !strings.Contains(out, created.ID) || !strings.Contains(out, "standard on mcp:deploy:*") {
+				t.Fatalf("list: %q", out)
+			}
+			if code, out, _ := runCLI(t, env, "", "trust", "policy", "show", "--id", created.ID); code != 0 || !strings.Contains(out, `"updatedBy": "cli"`) {
+				t.Fatalf("show: %q", out)
+			}
+			if code, out, _ := runCLI(t, env, "", "trust", "policy", "delete", "--id", created.ID); code != 0 || !strings.Contains(out, "deleted") {
+				t.Fatalf("delete: %q", out)
+			}
+			if code, out, _ := runCLI(t, env, "", "trust", "policy", "history", "--id", created.ID); code != 0 || strings.Count(out, `"version"`) != 6 || !strings.Contains(out, `"deleted": true`) {
+				t.Fatalf("history: %q", out)
+			}
+			for _, bad := range []struct{ args []string }{
+				{[]string{"create", "--policy", `{"name":"x","scope":{"type":"global"},"effect":"suspend"}`}},
+				{[]string{"create", "--policy", `{"nope":1}`}},
+				{[]string{"create"}},
+				{[]string{"show", "--id", "tpol_missing"}},
+				{[]string{"show"}},
+				{[]string{"frobnicate"}},
+			} {
+				if code, _, stderr := runCLI(t, env, "", append([]string{"trust", "policy"}, bad.args...)...); code == 0 || stderr == "" {
+					t.Fatalf("%v: %d %q", bad.args, code, stderr)
+				}
 			}
 		})
 	}

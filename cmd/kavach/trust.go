@@ -17,9 +17,16 @@ import (
 // holds up to a second of events it has not stored yet (they show as a
 // difference, and --write would count them twice when it stores them).
 func cmdTrust(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 || args[0] != "recompute" {
-		return errors.New("trust: want recompute")
+	switch {
+	case len(args) > 0 && args[0] == "recompute":
+		return cmdTrustRecompute(ctx, args, stdout, stderr, getenv)
+	case len(args) > 0 && args[0] == "policy":
+		return cmdTrustPolicy(ctx, args[1:], stdout, stderr, getenv)
 	}
+	return errors.New("trust: want recompute or policy")
+}
+
+func cmdTrustRecompute(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var (
 		agentID string
 		write   bool
