@@ -50,6 +50,57 @@ func BenchmarkDecideWithTrust(b *testing.B) {
 	}
 }
 
+// BenchmarkDecideWithTrustPolicies is BenchmarkDecideWithTrust with
+// trust policies in force: a minimum level on the resource called (which
+// the agent meets), so every decision reads the agent's level, and a
+// dozen policies that do not match it.
+func BenchmarkDecideWithTrustPolicies(b *testing.B) {
+	s := storagetest.OpenSQLite(b)
+	w := authz.NewAuditWriter(s.Audit())
+	b.Cleanup(w.Close)
+	ts, err := trust.NewService(s, trust.DefaultModel(), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pol, err := ts.EnablePolicies(b.Context(), trust.PolicyConfig{Compile: func(p string) (trust.Matcher, error) {
+		m, err := agents.ParsePattern(p)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	add := func(resource string, level trust.Level) {
+		if _, err := pol.Create(b.Context(), trust.Actor{Type: "cli"}, trust.PolicyInput{Name: resource,
+			Scope: trust.PolicyScope{Type: storage.TrustPolicyGlobal}, Effect: trust.EffectMinimumLevel,
+			Resources: []string{resource}, Level: level}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	add("mcp:service6:*", trust.LevelLimited)
+	for i := range 12 {
+		add(fmt.Sprintf("billing:area%d:*", i), trust.LevelTrusted)
+	}
+	benchmarkDecideWith(b, s, w, 8, agents.Config{Trust: benchTrust{ts}, TrustGate: benchGate{pol}})
+}
+
+// benchGate is the server's gate (package kavach's trustGate).
+type benchGate struct{ p *trust.Policies }
+
+func (g benchGate) Gate(ctx context.Context, agentID, orgID string, ancestors []string, resource string) (agents.TrustAnswer, error) {
+	if !g.p.Active() {
+		return agents.TrustAnswer{}, nil
+	}
+	v, err := g.p.Gate(ctx, trust.Subject{OrganizationID: orgID, Chain: append([]string{agentID}, ancestors...)}, resource)
+	if err != nil || v.Effect == "" {
+		return agents.TrustAnswer{}, err
+	}
+	return agents.TrustAnswer{Refuse: v.Effect == trust.EffectMinimumLevel, Approval: v.Effect == trust.EffectRequireApproval,
+		Reason: "trust", PolicyID: v.Policy.ID, Level: string(v.Level)}, nil
+}
+
 type benchTrust struct{ t *trust.Service }
 
 func (o benchTrust) Decision(agentID, code string, probe bool, at time.Time) {

@@ -25,7 +25,7 @@ func compile(s string) (trust.Matcher, error) {
 // policyFixture is a store with agents, a trust service with policies,
 // and a way to move agents' scores.
 type policyFixture struct {
-	t      *testing.T
+	t      testing.TB
 	store  storage.Store
 	agents *agents.Service
 	trust  *trust.Service
@@ -37,7 +37,7 @@ type policyFixture struct {
 	suspended []string
 }
 
-func newPolicyFixture(t *testing.T) *policyFixture {
+func newPolicyFixture(t testing.TB) *policyFixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &policyFixture{t: t, store: storagetest.OpenSQLite(t), now: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
@@ -259,5 +259,25 @@ func TestPolicyReload(t *testing.T) {
 	}
 	if f.gate([]string{a}, "", "mcp:x").Effect != trust.EffectMinimumLevel || f.pol.Epoch() != op.Epoch() {
 		t.Fatal("not applied after reload")
+	}
+}
+
+// BenchmarkPolicyGate is what Decide pays for trust policies: a dozen
+// policies in force, one matching the call, the level from the cache.
+func BenchmarkPolicyGate(b *testing.B) {
+	f := newPolicyFixture(b)
+	a := f.agent("a")
+	f.policy(trust.PolicyInput{Name: "p", Scope: global(), Effect: trust.EffectMinimumLevel, Resources: []string{"mcp:service6:*"}, Level: trust.LevelLimited})
+	for i := range 12 {
+		f.policy(trust.PolicyInput{Name: "other", Scope: global(), Effect: trust.EffectMinimumLevel,
+			Resources: []string{"billing:area" + string(rune('a'+i)) + ":*"}, Level: trust.LevelTrusted})
+	}
+	sub := trust.Subject{Chain: []string{a}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if v, err := f.pol.Gate(ctx, sub, "mcp:service6:issues"); err != nil || v.Effect != "" {
+			b.Fatal(v, err)
+		}
 	}
 }
