@@ -2,6 +2,8 @@ package trust_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -280,4 +282,45 @@ func BenchmarkPolicyGate(b *testing.B) {
 			b.Fatal(v, err)
 		}
 	}
+}
+
+// FuzzPolicyInput: whatever a policy's author sends, Create either stores
+// a policy that the gate and the scope check then use without failing, or
+// refuses it as invalid; never another error, never a panic.
+func FuzzPolicyInput(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"x","scope":{"type":"global"},"effect":"minimum_level","resources":["mcp:*"],"level":"trusted"}`,
+		`{"name":"x","scope":{"type":"global"},"effect":"suspend","belowScore":1e308}`,
+		`{"name":"\u0000","scope":{"type":"agent","id":"\u0000"},"effect":"alert","belowScore":-0}`,
+		`{"name":"x","scope":{"type":"organization","id":"org_x"},"effect":"require_approval","resources":["a:*:b","*"],"level":"limited"}`,
+		`{"name":"x","scope":{"type":"global"},"effect":"minimum_level","scopes":["\"","a\\b"," "],"level":"elevated"}`,
+		`{"name":"x","scope":{"type":"global"},"effect":"minimum_level","resources":["` + "\xff" + `"],"level":"standard","enabled":false}`,
+	} {
+		f.Add(seed)
+	}
+	fx := newPolicyFixture(f)
+	a := fx.agent("a")
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, body string) {
+		var in trust.PolicyInput
+		if json.Unmarshal([]byte(body), &in) != nil {
+			return
+		}
+		p, err := fx.pol.Create(ctx, trust.Actor{Type: "cli"}, in)
+		switch {
+		case errors.Is(err, trust.ErrPolicyInvalid), errors.Is(err, trust.ErrTooManyPolicies):
+			return
+		case err != nil:
+			t.Fatalf("%s: %v", body, err)
+		}
+		if _, err := fx.pol.Gate(ctx, trust.Subject{Chain: []string{a}}, "mcp:x:y"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := fx.pol.RefusedScopes(ctx, trust.Subject{Chain: []string{a}}, []string{"mcp"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fx.pol.Delete(ctx, trust.Actor{Type: "cli"}, p.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
