@@ -58,6 +58,12 @@ func oauthClientFor(t *testing.T, owner *client, agentID string) agentClient {
 func (e *env) tokenExchange(t *testing.T, ac agentClient, form url.Values) (int, map[string]any) {
 	t.Helper()
 	form.Set("grant_type", authz.GrantTokenExchange)
+	return e.tokenRequest(t, ac, form)
+}
+
+// tokenRequest posts form to the token endpoint, authenticated as ac.
+func (e *env) tokenRequest(t *testing.T, ac agentClient, form url.Values) (int, map[string]any) {
+	t.Helper()
 	req, _ := http.NewRequest("POST", e.url+authz.TokenPath, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(ac.ClientID), url.QueryEscape(ac.ClientSecret))

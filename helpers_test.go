@@ -207,6 +207,17 @@ var linkRE = regexp.MustCompile(`https?://\S+token=[A-Za-z0-9_\-]+\S*`)
 // arrive a moment after the response.
 func (e *env) waitMail(to, subject string) string {
 	e.t.Helper()
+	link := linkRE.FindString(e.waitMailText(to, subject))
+	if link == "" {
+		e.t.Fatalf("no link in the mail to %s with subject %q", to, subject)
+	}
+	return link
+}
+
+// waitMailText waits for an email to "to" whose subject contains subject,
+// consumes it and returns it whole (soft line breaks undone).
+func (e *env) waitMailText(to, subject string) string {
+	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		files, _ := filepath.Glob(filepath.Join(e.mailDir, "*.eml"))
@@ -215,14 +226,9 @@ func (e *env) waitMail(to, subject string) string {
 			if err != nil {
 				continue
 			}
-			s := string(b)
-			if strings.Contains(s, to) && strings.Contains(s, subject) {
+			if s := string(b); strings.Contains(s, to) && strings.Contains(s, subject) {
 				_ = os.Remove(f)
-				link := linkRE.FindString(strings.ReplaceAll(s, "=\r\n", ""))
-				if link == "" {
-					e.t.Fatalf("no link in mail:\n%s", s)
-				}
-				return link
+				return strings.ReplaceAll(s, "=\r\n", "")
 			}
 		}
 		time.Sleep(20 * time.Millisecond)

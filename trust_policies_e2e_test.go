@@ -2,8 +2,6 @@ package kavach_test
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -257,20 +255,7 @@ func TestTrustPolicyScopesAtTokenIssuance(t *testing.T) {
 		var ac agentClient
 		owner.do("POST", "/api/auth/agents/"+ag.Agent.ID+"/oauth-client", map[string]any{"scope": "mcp email"}).must(t, 201).decode(t, &ac)
 		token := func(scope string) (int, map[string]any) {
-			form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
-			req, _ := http.NewRequest("POST", e.url+authz.TokenPath, strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(url.QueryEscape(ac.ClientID), url.QueryEscape(ac.ClientSecret))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var out map[string]any
-			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-				t.Fatal(err)
-			}
-			return resp.StatusCode, out
+			return e.tokenRequest(t, ac, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
 		}
 		if status, out := token("mcp email"); status != 200 || out["scope"] != "mcp email" {
 			t.Fatalf("before any policy: %d %v", status, out)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,25 +45,6 @@ func (e *env) newAdmin(t *testing.T, email string) *client {
 	admin.signUp(email)
 	admin.do("GET", strings.TrimPrefix(e.waitMail(email, "Verify your email"), e.url), nil).must(t, 200)
 	return admin
-}
-
-// waitMailText waits for a mail to "to" whose subject contains subject
-// and returns it whole.
-func (e *env) waitMailText(to, subject string) string {
-	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		files, _ := filepath.Glob(filepath.Join(e.mailDir, "*.eml"))
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err == nil && strings.Contains(string(b), to) && strings.Contains(string(b), subject) {
-				return strings.ReplaceAll(string(b), "=\r\n", "")
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.t.Fatalf("no mail to %s with subject %q", to, subject)
-	return ""
 }
 
 // The simulation the trust issue asks for, over the real server with a

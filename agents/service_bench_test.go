@@ -37,13 +37,7 @@ func BenchmarkDecide(b *testing.B) {
 // BenchmarkDecideWithTrust is BenchmarkDecide (16 callers) with every
 // decision also applied to the agent's trust state, as the server does.
 func BenchmarkDecideWithTrust(b *testing.B) {
-	s := storagetest.OpenSQLite(b)
-	w := authz.NewAuditWriter(s.Audit())
-	b.Cleanup(w.Close)
-	ts, err := trust.NewService(s, trust.DefaultModel(), nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, w, ts := benchTrustSetup(b)
 	benchmarkDecideWith(b, s, w, 8, agents.Config{Trust: benchTrust{ts}})
 	if err := ts.Flush(b.Context()); err != nil {
 		b.Fatal(err)
@@ -55,13 +49,7 @@ func BenchmarkDecideWithTrust(b *testing.B) {
 // the agent meets), so every decision reads the agent's level, and a
 // dozen policies that do not match it.
 func BenchmarkDecideWithTrustPolicies(b *testing.B) {
-	s := storagetest.OpenSQLite(b)
-	w := authz.NewAuditWriter(s.Audit())
-	b.Cleanup(w.Close)
-	ts, err := trust.NewService(s, trust.DefaultModel(), nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, w, ts := benchTrustSetup(b)
 	pol, err := ts.EnablePolicies(b.Context(), trust.PolicyConfig{Compile: func(p string) (trust.Matcher, error) {
 		m, err := agents.ParsePattern(p)
 		if err != nil {
@@ -99,6 +87,18 @@ func (g benchGate) Gate(ctx context.Context, agentID, orgID string, ancestors []
 	}
 	return agents.TrustAnswer{Refuse: v.Effect == trust.EffectMinimumLevel, Approval: v.Effect == trust.EffectRequireApproval,
 		Reason: "trust", PolicyID: v.Policy.ID, Level: string(v.Level)}, nil
+}
+
+// benchTrustSetup is a store, its audit writer and a trust service.
+func benchTrustSetup(b *testing.B) (storage.Store, *authz.AuditWriter, *trust.Service) {
+	s := storagetest.OpenSQLite(b)
+	w := authz.NewAuditWriter(s.Audit())
+	b.Cleanup(w.Close)
+	ts, err := trust.NewService(s, trust.DefaultModel(), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, w, ts
 }
 
 type benchTrust struct{ t *trust.Service }

@@ -80,14 +80,19 @@ func (r trustPolicies) Create(ctx context.Context, p *storage.TrustPolicy) error
 	})
 }
 
+// lock reads a policy under its row lock; the caller is in a transaction.
+func (r trustPolicies) lock(ctx context.Context, id string) (*storage.TrustPolicy, error) {
+	if err := r.s.execOne(ctx, "trust_policies.lock", `UPDATE kavach_trust_policy SET version = version WHERE id = ?`, id); err != nil {
+		return nil, err
+	}
+	return r.Get(ctx, id)
+}
+
 func (r trustPolicies) Update(ctx context.Context, id string, fn func(*storage.TrustPolicy) error) (*storage.TrustPolicy, error) {
 	var out *storage.TrustPolicy
 	err := r.s.InTx(ctx, func(tx storage.Store) error {
 		st := tx.(*Store)
-		if err := st.execOne(ctx, "trust_policies.lock", `UPDATE kavach_trust_policy SET version = version WHERE id = ?`, id); err != nil {
-			return err
-		}
-		p, err := trustPolicies{st}.Get(ctx, id)
+		p, err := trustPolicies{st}.lock(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -115,10 +120,7 @@ func (r trustPolicies) Delete(ctx context.Context, id, by string, at time.Time) 
 	var out *storage.TrustPolicy
 	err := r.s.InTx(ctx, func(tx storage.Store) error {
 		st := tx.(*Store)
-		if err := st.execOne(ctx, "trust_policies.lock", `UPDATE kavach_trust_policy SET version = version WHERE id = ?`, id); err != nil {
-			return err
-		}
-		p, err := trustPolicies{st}.Get(ctx, id)
+		p, err := trustPolicies{st}.lock(ctx, id)
 		if err != nil {
 			return err
 		}
