@@ -39,6 +39,7 @@ type Store interface {
 	AgentGrants() AgentGrants
 	UserGrants() UserGrants
 	TrustStates() TrustStates
+	TrustFindings() TrustFindings
 	AgentKeys() AgentKeys
 	Approvals() Approvals
 	Audit() AuditLog

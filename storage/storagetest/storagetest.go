@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AgentCredentials", agentCredentialTests},
 		{"UserGrants", userGrantTests},
 		{"TrustStates", trustStateTests},
+		{"TrustFindings", trustFindingTests},
 		{"Organizations", organizationTests},
 		{"Approvals", approvalTests},
 		{"Audit", auditTests},
