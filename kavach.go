@@ -136,7 +136,7 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration: budget time zone: %w", err)
 	}
-	if k.Trust, err = trust.NewService(store, trust.DefaultModel(), cfg.Now, cfg.Logger); err != nil {
+	if k.Trust, err = trust.NewService(store, trust.DefaultModel(), trust.DefaultDetectorConfig(), cfg.Now, cfg.Logger); err != nil {
 		return nil, err
 	}
 	k.Agents = agents.NewService(store, k.Audit, agents.Config{Trust: trustObserver{k.Trust}, MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})

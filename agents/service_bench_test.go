@@ -40,7 +40,7 @@ func BenchmarkDecideWithTrust(b *testing.B) {
 	s := storagetest.OpenSQLite(b)
 	w := authz.NewAuditWriter(s.Audit())
 	b.Cleanup(w.Close)
-	ts, err := trust.NewService(s, trust.DefaultModel(), nil, nil)
+	ts, err := trust.NewService(s, trust.DefaultModel(), trust.DetectorConfig{}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,20 +21,34 @@ import (
 // state of all the events. A node that dies loses at most its last
 // unflushed second of events from the stored state; every event is in the
 // audit log, and RecomputeFromAudit rebuilds the state from it.
+//
+// Observe queues what an agent did for the anomaly detectors in the same
+// way; Flush runs them (see observe.go and flush_findings.go).
 type Service struct {
-	store  storage.Store
-	model  Model
-	now    func() time.Time
-	logger *slog.Logger
+	store     storage.Store
+	model     Model
+	detectors DetectorConfig
+	now       func() time.Time
+	logger    *slog.Logger
 
-	mu      sync.Mutex
-	pending map[string]*State
-	levels  map[string]cachedLevel
+	mu       sync.Mutex
+	pending  map[string]*State
+	observed map[string][]Observation
+	dropped  map[string]int // observations the queue had no room for, per agent
+	levels   map[string]cachedLevel
 }
 
-// NewService validates the model and returns a Service.
-func NewService(store storage.Store, m Model, now func() time.Time, logger *slog.Logger) (*Service, error) {
+// NewService validates the model and the detectors' configuration (the
+// zero DetectorConfig stands for DefaultDetectorConfig) and returns a
+// Service.
+func NewService(store storage.Store, m Model, d DetectorConfig, now func() time.Time, logger *slog.Logger) (*Service, error) {
 	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if d == (DetectorConfig{}) {
+		d = DefaultDetectorConfig()
+	}
+	if err := d.Validate(); err != nil {
 		return nil, err
 	}
 	if now == nil {
@@ -43,7 +57,8 @@ func NewService(store storage.Store, m Model, now func() time.Time, logger *slog
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{store: store, model: m, now: now, logger: logger, pending: make(map[string]*State)}, nil
+	return &Service{store: store, model: m, detectors: d, now: now, logger: logger, pending: make(map[string]*State),
+		observed: make(map[string][]Observation), dropped: make(map[string]int)}, nil
 }
 
 // Model returns the score model in use.
@@ -65,14 +80,22 @@ func (s *Service) Record(agentID string, e Event) {
 }
 
 // Flush merges every pending delta into the stored states, with the score
-// and level as of now. A delta whose merge fails goes back to pending
-// (unless its agent no longer exists), so nothing is lost to a failed
-// flush.
+// and level as of now, and runs the detectors on the queued observations
+// (updateObserving). A delta whose merge fails goes back to pending, and
+// its observations to the queue (unless its agent no longer exists), so
+// nothing is lost to a failed flush.
 func (s *Service) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	batch := s.pending
 	s.pending = make(map[string]*State, len(batch))
+	observed, dropped := s.takeObservations()
 	s.mu.Unlock()
+	s.logDropped(dropped)
+	for id := range observed {
+		if batch[id] == nil {
+			batch[id] = &State{} // observations only: the state merges nothing
+		}
+	}
 	ids := make([]string, 0, len(batch))
 	for id := range batch {
 		ids = append(ids, id)
@@ -82,7 +105,7 @@ func (s *Service) Flush(ctx context.Context) error {
 	now := s.now()
 	for _, id := range ids {
 		delta := batch[id]
-		err := s.store.TrustStates().Update(ctx, id, func(ts *storage.TrustState) error {
+		err := s.updateObserving(ctx, id, observed[id], now, func(ts *storage.TrustState) error {
 			st, err := decodeState(ts.State)
 			if err != nil {
 				return err
@@ -101,6 +124,7 @@ func (s *Service) Flush(ctx context.Context) error {
 				delta.Merge(*st, s.model)
 			}
 			s.pending[id] = delta
+			s.requeue(id, observed[id])
 			s.mu.Unlock()
 		}
 	}
