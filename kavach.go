@@ -178,9 +178,17 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 // into trust events.
 type trustObserver struct{ t *trust.Service }
 
-func (o trustObserver) Decision(agentID, code string, probe bool, at time.Time) {
-	if sig := trust.SignalForDecision(code, probe); sig != "" {
-		o.t.Record(agentID, trust.Event{At: at, Signal: sig})
+// Decision applies the decision's signal, and queues it for the anomaly
+// detectors when the agent made it with its own credential: a decision a
+// server admin asks for an agent carries the admin's address and
+// User-Agent, which say nothing about the agent.
+func (o trustObserver) Decision(d agents.TrustDecision) {
+	if sig := trust.SignalForDecision(d.Code, d.Probe); sig != "" {
+		o.t.Record(d.AgentID, trust.Event{At: d.At, Signal: sig})
+	}
+	if obs, ok := trust.ObservationForDecision(d.Code, d.Probe); ok && d.TokenID != "" {
+		obs.At, obs.IP, obs.UserAgent, obs.Resource, obs.TokenID = d.At, d.IP, d.UserAgent, d.Resource, d.TokenID
+		o.t.Observe(d.AgentID, obs)
 	}
 }
 
@@ -190,6 +198,10 @@ func (o trustObserver) ApprovalDenied(agentID string, at time.Time) {
 
 func (o trustObserver) InvalidClient(agentID string, at time.Time) {
 	o.t.Record(agentID, trust.Event{At: at, Signal: trust.SignalInvalidClientAuth})
+}
+
+func (o trustObserver) RefreshTokenReuse(agentID string, at time.Time) {
+	o.t.Record(agentID, trust.Event{At: at, Signal: trust.SignalRefreshTokenReuse})
 }
 
 // eventHandler delivers outbox events to OnEvent, then to the webhook;

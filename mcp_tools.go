@@ -158,7 +158,7 @@ func (k *Kavach) mcpAuthorize(ctx context.Context, req mcpgo.CallToolRequest) (*
 	}
 	c, _ := ctx.Value(callerKey{}).(caller)
 	d := k.Agents.Decide(ctx, agents.DecideRequest{AgentID: agentID, Action: action, Resource: resource, Arguments: args,
-		IP: c.ip, UserAgent: c.userAgent, ActingFor: actingFor, Chain: chain})
+		IP: c.ip, UserAgent: c.userAgent, TokenID: info.JTI, ActingFor: actingFor, Chain: chain})
 	out := authorizeToolResult{Allowed: d.Allowed, Code: d.Code, AuditID: d.AuditID, ApprovalID: d.ApprovalID}
 	if !d.Allowed {
 		out.Reason = d.Reason

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +36,8 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 // BenchmarkDecideWithTrust is BenchmarkDecide (16 callers) with every
-// decision also applied to the agent's trust state, as the server does.
+// decision also applied to the agent's trust state and queued for the
+// anomaly detectors, and a flush every second, as the server does.
 func BenchmarkDecideWithTrust(b *testing.B) {
 	s := storagetest.OpenSQLite(b)
 	w := authz.NewAuditWriter(s.Audit())
@@ -44,17 +46,40 @@ func BenchmarkDecideWithTrust(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	stop := make(chan struct{})
+	var flushes sync.WaitGroup
+	flushes.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := ts.Flush(context.Background()); err != nil {
+					b.Error(err)
+				}
+			}
+		}
+	})
 	benchmarkDecideWith(b, s, w, 8, agents.Config{Trust: benchTrust{ts}})
+	close(stop)
+	flushes.Wait()
 	if err := ts.Flush(b.Context()); err != nil {
 		b.Fatal(err)
 	}
 }
 
+// benchTrust does what the server's observer does (kavach.trustObserver).
 type benchTrust struct{ t *trust.Service }
 
-func (o benchTrust) Decision(agentID, code string, probe bool, at time.Time) {
-	if sig := trust.SignalForDecision(code, probe); sig != "" {
-		o.t.Record(agentID, trust.Event{At: at, Signal: sig})
+func (o benchTrust) Decision(d agents.TrustDecision) {
+	if sig := trust.SignalForDecision(d.Code, d.Probe); sig != "" {
+		o.t.Record(d.AgentID, trust.Event{At: d.At, Signal: sig})
+	}
+	if obs, ok := trust.ObservationForDecision(d.Code, d.Probe); ok && d.TokenID != "" {
+		obs.At, obs.IP, obs.UserAgent, obs.Resource, obs.TokenID = d.At, d.IP, d.UserAgent, d.Resource, d.TokenID
+		o.t.Observe(d.AgentID, obs)
 	}
 }
 
@@ -87,7 +112,7 @@ func benchmarkDecideWith(b *testing.B, s storage.Store, rec agents.Recorder, par
 	req := agents.DecideRequest{
 		Action: "create_issue", Resource: "mcp:service6:issues",
 		Arguments: json.RawMessage(`{"repo":"kavachos/kavach","title":"Decide is slow","labels":["bug"]}`),
-		IP:        netip.MustParseAddr("10.20.30.40"), UserAgent: "bench/1.0",
+		IP:        netip.MustParseAddr("10.20.30.40"), UserAgent: "bench/1.0", TokenID: "key_bench",
 	}
 
 	svc := agents.NewService(s, rec, cfg)
