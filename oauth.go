@@ -78,8 +78,9 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 			AllowInsecure: k.cfg.OAuth.AllowInsecureClientMetadata,
 		},
 		Agents: k.Agents, Audit: k.Audit, ClientIP: k.limits.ip.ClientIP, OnInvalidClient: trustObserver{k.Trust}.InvalidClient,
-		TrustLevel: k.trustLevelOfAgent,
-		Now:        k.cfg.Now, Logger: k.cfg.Logger,
+		OnRefreshTokenReuse: trustObserver{k.Trust}.RefreshTokenReuse,
+		TrustLevel:          k.trustLevelOfAgent,
+		Now:                 k.cfg.Now, Logger: k.cfg.Logger,
 	})
 	if err != nil {
 		return err
