@@ -279,11 +279,13 @@ func (k *Kavach) every(ctx context.Context, interval time.Duration, what string,
 }
 
 // sweep deletes expired sessions, links and OAuth rows (codes, tokens and
-// used assertion ids are dead weight once expired), and audit records past
-// the retention period, and old usage counters.
+// used assertion ids are dead weight once expired), audit records past
+// the retention period, old usage counters, and anomaly findings older
+// than trust.FindingRetention.
 func (k *Kavach) sweep(ctx context.Context) error {
 	_, _, errUsers := k.Users.SweepExpired(ctx)
 	_, errTokens := k.Store.OAuthTokens().DeleteExpired(ctx, k.cfg.Now())
+	_, errFindings := k.Store.TrustFindings().DeleteBefore(ctx, k.cfg.Now().Add(-trust.FindingRetention))
 	var errAudit error
 	if k.cfg.Audit.Retention > 0 {
 		var n int
@@ -293,11 +295,12 @@ func (k *Kavach) sweep(ctx context.Context) error {
 		}
 	}
 	_, errUsage := k.Agents.SweepUsage(ctx)
-	return errors.Join(errUsers, errTokens, errAudit, errUsage)
+	return errors.Join(errUsers, errTokens, errFindings, errAudit, errUsage)
 }
 
 // Sweep runs the periodic clean-up once, now: expired sessions, links and
-// OAuth rows, and audit records past Config.Audit.Retention.
+// OAuth rows, audit records past Config.Audit.Retention, and old anomaly
+// findings.
 func (k *Kavach) Sweep(ctx context.Context) error { return k.sweep(ctx) }
 
 // OpenStore opens the store a database URL names (without migrating):

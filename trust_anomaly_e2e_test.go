@@ -252,5 +252,25 @@ func TestAnomalyFindingsFromLiveTraffic(t *testing.T) {
 		if stored.Counts.Of(trust.SignalAnomaly) != 2 || stored.Counts.Of(trust.SignalAllowed) != 84 {
 			t.Fatalf("stored state %+v", stored)
 		}
+
+		// The sweep deletes findings past their retention; the audit
+		// records stay.
+		e.clock.Advance(trust.FindingRetention - time.Hour)
+		if err := e.k.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if fs, err := e.store.TrustFindings().ListByAgent(ctx, id, 0); err != nil || len(fs) != 2 {
+			t.Fatalf("findings within their retention: %+v %v", fs, err)
+		}
+		e.clock.Advance(2 * time.Hour)
+		if err := e.k.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if fs, err := e.store.TrustFindings().ListByAgent(ctx, id, 0); err != nil || len(fs) != 0 {
+			t.Fatalf("findings past their retention: %+v %v", fs, err)
+		}
+		if recs, _, err := e.store.Audit().Query(ctx, storage.AuditFilter{AgentID: id, Event: trust.EventFinding}); err != nil || len(recs) != 2 {
+			t.Fatalf("audit records of the findings: %d %v", len(recs), err)
+		}
 	})
 }

@@ -17,6 +17,12 @@ import (
 // record) and in the outbox (an event for hooks and webhooks).
 const EventFinding = "trust.finding"
 
+// FindingRetention is how long finding rows are kept (the server's expiry
+// sweep deletes older ones). After 90 days, about 13 half-lives, a
+// finding weighs nothing in the score; its audit record stays as long as
+// the audit log's retention keeps it.
+const FindingRetention = 90 * 24 * time.Hour
+
 // findingRecord is a finding as the audit record's extra and the outbox
 // event's payload carry it. EventFromAudit reads the severity back.
 type findingRecord struct {
