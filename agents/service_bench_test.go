@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -42,7 +43,7 @@ func BenchmarkDecideWithTrust(b *testing.B) {
 	s := storagetest.OpenSQLite(b)
 	w := authz.NewAuditWriter(s.Audit())
 	b.Cleanup(w.Close)
-	ts, err := trust.NewService(s, trust.DefaultModel(), trust.DetectorConfig{}, nil, nil)
+	ts, err := trust.NewService(s, trust.DefaultModel(), trust.DetectorConfig{}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

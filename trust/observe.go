@@ -10,16 +10,20 @@ import "strings"
 // MaxQueuedObservations bounds the observations of one agent kept for the
 // next flush (about a second). Beyond it they are dropped, counted and
 // logged: an agent calling more than this many times a second is far
-// beyond any detector's threshold already, and memory must stay bounded.
-const MaxQueuedObservations = 1000
+// beyond any detector's threshold already, and memory must stay bounded:
+// a queued observation takes a few hundred bytes, at most about 1 KB
+// with the cuts below. One agent reaches about 7,000 decisions a second
+// on two cores (BenchmarkDecideWithTrust), which the bound leaves room
+// for.
+const MaxQueuedObservations = 10_000
 
 // Longest strings an observation keeps. Longer ones are cut (the
 // detectors only hash them), so that a client's oversized header cannot
 // make the queue hold megabytes.
 const (
-	maxObservedUserAgent = 512
-	maxObservedResource  = 1024
-	maxObservedTokenID   = 256
+	maxObservedUserAgent = 256
+	maxObservedResource  = 512 // agents.MaxResourceBytes
+	maxObservedTokenID   = 128
 )
 
 // ObservationForDecision returns how the detectors see a decision with
