@@ -155,7 +155,7 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	}
 	d.AuditID = rec.ID
 	if s.cfg.Trust != nil && !req.DryRun && req.UserID == "" && p != nil {
-		s.cfg.Trust.Decision(TrustDecision{AgentID: p.agent.ID, Code: d.Code, Allowed: d.Allowed, Probe: d.probe, At: now,
+		s.cfg.Trust.Decision(TrustDecision{AgentID: p.agent.ID, Code: d.Code, Probe: d.probe, At: now,
 			IP: req.IP, UserAgent: req.UserAgent, Resource: req.Resource, TokenID: req.TokenID})
 	}
 	return d

@@ -114,8 +114,7 @@ type TrustObserver interface {
 // resource and credential).
 type TrustDecision struct {
 	AgentID   string
-	Code      string
-	Allowed   bool
+	Code      string // CodeAllowed when allowed
 	Probe     bool
 	At        time.Time
 	IP        netip.Addr // the zero Addr when unknown
