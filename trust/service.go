@@ -210,7 +210,9 @@ func (s *Service) RecomputeFromAudit(ctx context.Context, agentID string) (State
 
 // Replace stores st as the agent's state (kavach trust recompute --write).
 // Events pending on this node for the agent are dropped, not applied
-// twice: st should come from the audit log, which holds them.
+// twice: st should come from the audit log, which holds them. Queued
+// observations stay: the log does not hold them, and the next flush
+// replays them through the baseline, which Replace leaves as it is.
 func (s *Service) Replace(ctx context.Context, agentID string, st State) error {
 	s.mu.Lock()
 	delete(s.pending, agentID)
