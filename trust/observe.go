@@ -7,15 +7,20 @@ import "strings"
 // agent's queue through its stored baseline, under the same row lock that
 // merges the score, and stores the findings (see flush_findings.go).
 
-// MaxQueuedObservations bounds the observations of one agent kept for the
-// next flush (about a second). Beyond it they are dropped, counted and
-// logged: an agent calling more than this many times a second is far
-// beyond any detector's threshold already, and memory must stay bounded:
-// a queued observation takes a few hundred bytes, at most about 1 KB
-// with the cuts below. One agent reaches about 7,000 decisions a second
-// on two cores (BenchmarkDecideWithTrust), which the bound leaves room
-// for.
-const MaxQueuedObservations = 10_000
+// Bounds of the queue between two flushes (about a second). Beyond them
+// observations are dropped, counted and logged, for memory must stay
+// bounded even when flushes fail for a while: a queued observation takes
+// a few hundred bytes, at most about 1 KB with the cuts below.
+const (
+	// MaxQueuedObservations bounds one agent's observations. An agent
+	// calling more often than this is far past every detector's threshold
+	// already; one agent reaches about 12,000 decisions a second on two
+	// cores (BenchmarkDecideWithTrust), which the bound leaves room for.
+	MaxQueuedObservations = 20_000
+	// MaxQueuedObservationsTotal bounds all agents' together: several
+	// seconds of a node's decisions.
+	MaxQueuedObservationsTotal = 100_000
+)
 
 // Longest strings an observation keeps. Longer ones are cut (the
 // detectors only hash them), so that a client's oversized header cannot
@@ -67,11 +72,12 @@ func (s *Service) Observe(agentID string, o Observation) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.observed[agentID]
-	if len(q) >= MaxQueuedObservations {
+	if len(q) >= MaxQueuedObservations || s.queued >= MaxQueuedObservationsTotal {
 		s.dropped[agentID]++
 		return
 	}
 	s.observed[agentID] = append(q, o)
+	s.queued++
 }
 
 // bounded is s cut to at most n bytes, copied when cut so that the queue
@@ -89,28 +95,32 @@ func (s *Service) takeObservations() (map[string][]Observation, map[string]int) 
 	obs, dropped := s.observed, s.dropped
 	s.observed = make(map[string][]Observation, len(obs))
 	s.dropped = make(map[string]int)
+	s.queued = 0
 	return obs, dropped
 }
 
 // requeue puts back the observations of a failed flush, ahead of those
-// queued since (they are older), within MaxQueuedObservations. s.mu must
-// be held.
+// queued since (they are older), within the bounds; what does not fit
+// is dropped from the newest end. s.mu must be held.
 func (s *Service) requeue(agentID string, obs []Observation) {
 	if len(obs) == 0 {
 		return
 	}
-	q := append(obs, s.observed[agentID]...)
-	if len(q) > MaxQueuedObservations {
-		s.dropped[agentID] += len(q) - MaxQueuedObservations
-		q = q[:MaxQueuedObservations]
+	newer := s.observed[agentID]
+	keep := min(len(obs)+len(newer), MaxQueuedObservations, len(newer)+MaxQueuedObservationsTotal-s.queued)
+	q := append(obs, newer...)
+	if keep < len(q) {
+		s.dropped[agentID] += len(q) - keep
+		q = q[:keep]
 	}
+	s.queued += len(q) - len(newer)
 	s.observed[agentID] = q
 }
 
 // logDropped reports the observations the queue had no room for.
 func (s *Service) logDropped(dropped map[string]int) {
 	for agentID, n := range dropped {
-		s.logger.Warn("trust: observations dropped; the agent called more often than the detectors take in a flush",
-			"agent", agentID, "dropped", n, "max", MaxQueuedObservations)
+		s.logger.Warn("trust: observations dropped: the anomaly detectors' queue was full",
+			"agent", agentID, "dropped", n, "maxPerAgent", MaxQueuedObservations, "maxTotal", MaxQueuedObservationsTotal)
 	}
 }

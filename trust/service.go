@@ -34,6 +34,7 @@ type Service struct {
 	mu       sync.Mutex
 	pending  map[string]*State
 	observed map[string][]Observation
+	queued   int            // observations in observed, all agents
 	dropped  map[string]int // observations the queue had no room for, per agent
 	levels   map[string]cachedLevel
 }

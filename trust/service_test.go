@@ -340,30 +340,44 @@ func TestFailedFlushKeepsObservations(t *testing.T) {
 	})
 }
 
-// The queue keeps at most MaxQueuedObservations per agent between two
-// flushes; observations of a deleted agent go with it.
+// The queue keeps at most MaxQueuedObservations per agent, and
+// MaxQueuedObservationsTotal in all, between two flushes; observations of
+// a deleted agent go with it.
 func TestObservationQueueBounds(t *testing.T) {
 	forEachStore(t, func(f *fixture) {
 		svc := f.service()
-		busy, gone := f.agent(), f.agent()
-		for i := range trust.MaxQueuedObservations + 25 {
-			svc.Observe(busy, usualCall(monday.Add(time.Duration(i)*time.Millisecond)))
+		agents := make([]string, 1+trust.MaxQueuedObservationsTotal/trust.MaxQueuedObservations)
+		for i := range agents {
+			agents[i] = f.agent()
+			n := trust.MaxQueuedObservations
+			if i == 0 {
+				n += 25 // beyond its own bound
+			}
+			for j := range n {
+				svc.Observe(agents[i], usualCall(monday.Add(time.Duration(j)*time.Millisecond)))
+			}
 		}
+		gone := f.agent()
 		svc.Observe(gone, usualCall(monday))
 		if err := f.store.Agents().Delete(f.t.Context(), gone); err != nil {
 			f.t.Fatal(err)
 		}
 		f.setNow(monday.Add(time.Minute))
 		f.flush(svc)
-		if b := f.baseline(busy); b.Observations != trust.MaxQueuedObservations {
-			f.t.Fatalf("baseline holds %d observations, want %d", b.Observations, trust.MaxQueuedObservations)
+		last := agents[len(agents)-1]
+		for _, a := range agents[:len(agents)-1] {
+			if b := f.baseline(a); b.Observations != trust.MaxQueuedObservations {
+				f.t.Fatalf("baseline of %s holds %d observations, want %d", a, b.Observations, trust.MaxQueuedObservations)
+			}
 		}
-		if _, err := f.store.TrustStates().Get(f.t.Context(), gone); !errors.Is(err, storage.ErrNotFound) {
-			f.t.Fatalf("state of a deleted agent: %v", err)
+		for _, a := range []string{last, gone} {
+			if _, err := f.store.TrustStates().Get(f.t.Context(), a); !errors.Is(err, storage.ErrNotFound) {
+				f.t.Fatalf("state of %s, which the full queue or its deletion dropped: %v", a, err)
+			}
 		}
-		svc.Observe(busy, usualCall(monday.Add(2*time.Second)))
+		svc.Observe(last, usualCall(monday.Add(2*time.Second)))
 		f.flush(svc)
-		if b := f.baseline(busy); b.Observations != trust.MaxQueuedObservations+1 {
+		if b := f.baseline(last); b.Observations != 1 {
 			f.t.Fatalf("the queue did not start afresh: %d observations", b.Observations)
 		}
 	})
