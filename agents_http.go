@@ -223,7 +223,7 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 	}
 	ip := k.limits.ip.ClientIP(r)
 	d := k.Agents.Decide(r.Context(), agents.DecideRequest{AgentID: who.agentID, UserID: who.userID, Action: req.Action, Resource: req.Resource,
-		Arguments: req.Arguments, IP: ip, UserAgent: r.UserAgent(), ActingFor: who.actingFor, Chain: who.chain})
+		Arguments: req.Arguments, IP: ip, UserAgent: r.UserAgent(), TokenID: who.tokenID, ActingFor: who.actingFor, Chain: who.chain})
 	out := map[string]any{"allowed": d.Allowed, "auditId": d.AuditID}
 	if !d.Allowed {
 		out["code"], out["reason"] = d.Code, d.Reason
@@ -240,6 +240,7 @@ type decisionCaller struct {
 	userID    string   // a user deciding for themselves (session), or named by an admin
 	actingFor string   // from an access token's sub, when it is not the agent itself
 	chain     []string // from the token, outermost first
+	tokenID   string   // the agent's credential: an API key's id or an access token's jti
 }
 
 // decisionPrincipal finds the principal a decision is for: the bearer
@@ -351,12 +352,12 @@ func (k *Kavach) bearerAgent(r *http.Request) (cred decisionCaller, badKey bool)
 	}
 	tok := strings.TrimSpace(h[7:])
 	if strings.HasPrefix(tok, "kv_") {
-		a, err := k.Agents.AuthenticateKey(r.Context(), tok)
+		a, keyID, err := k.Agents.AuthenticateKeyID(r.Context(), tok)
 		switch {
 		case err == nil:
-			return decisionCaller{agentID: a.ID}, false
+			return decisionCaller{agentID: a.ID, tokenID: keyID}, false
 		case a.ID != "" && agents.MayNotAct(err):
-			return decisionCaller{agentID: a.ID}, false
+			return decisionCaller{agentID: a.ID, tokenID: keyID}, false
 		default:
 			return decisionCaller{}, true
 		}
@@ -366,7 +367,7 @@ func (k *Kavach) bearerAgent(r *http.Request) (cred decisionCaller, badKey bool)
 	// here (that server could otherwise replay it to delegate or decide).
 	if c, err := k.OAuth.VerifyAccessToken(r.Context(), tok); err == nil && slices.Contains(c.Audience, k.OAuth.DefaultResource()) {
 		if id, actingFor, chain, err := k.tokenPrincipal(r.Context(), c.Subject, c.ClientID, c.Act.Chain()); err == nil {
-			return decisionCaller{agentID: id, actingFor: actingFor, chain: chain}, false
+			return decisionCaller{agentID: id, actingFor: actingFor, chain: chain, tokenID: c.JTI}, false
 		}
 	}
 	return decisionCaller{}, false

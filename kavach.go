@@ -136,7 +136,7 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration: budget time zone: %w", err)
 	}
-	if k.Trust, err = trust.NewService(store, trust.DefaultModel(), cfg.Now, cfg.Logger); err != nil {
+	if k.Trust, err = trust.NewService(store, trust.DefaultModel(), trust.DefaultDetectorConfig(), cfg.Now, cfg.Logger); err != nil {
 		return nil, err
 	}
 	k.Agents = agents.NewService(store, k.Audit, agents.Config{Trust: trustObserver{k.Trust}, TrustGate: trustGate{k.Trust}, MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})
@@ -193,9 +193,17 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 // into trust events.
 type trustObserver struct{ t *trust.Service }
 
-func (o trustObserver) Decision(agentID, code string, probe bool, at time.Time) {
-	if sig := trust.SignalForDecision(code, probe); sig != "" {
-		o.t.Record(agentID, trust.Event{At: at, Signal: sig})
+// Decision applies the decision's signal, and queues it for the anomaly
+// detectors when the agent made it with its own credential: a decision a
+// server admin asks for an agent carries the admin's address and
+// User-Agent, which say nothing about the agent.
+func (o trustObserver) Decision(d agents.TrustDecision) {
+	if sig := trust.SignalForDecision(d.Code, d.Probe); sig != "" {
+		o.t.Record(d.AgentID, trust.Event{At: d.At, Signal: sig})
+	}
+	if obs, ok := trust.ObservationForDecision(d.Code, d.Probe); ok && d.TokenID != "" {
+		obs.At, obs.IP, obs.UserAgent, obs.Resource, obs.TokenID = d.At, d.IP, d.UserAgent, d.Resource, d.TokenID
+		o.t.Observe(d.AgentID, obs)
 	}
 }
 
@@ -205,6 +213,10 @@ func (o trustObserver) ApprovalDenied(agentID string, at time.Time) {
 
 func (o trustObserver) InvalidClient(agentID string, at time.Time) {
 	o.t.Record(agentID, trust.Event{At: at, Signal: trust.SignalInvalidClientAuth})
+}
+
+func (o trustObserver) RefreshTokenReuse(agentID string, at time.Time) {
+	o.t.Record(agentID, trust.Event{At: at, Signal: trust.SignalRefreshTokenReuse})
 }
 
 // eventHandler delivers outbox events to OnEvent, then to the webhook;
@@ -282,11 +294,13 @@ func (k *Kavach) every(ctx context.Context, interval time.Duration, what string,
 }
 
 // sweep deletes expired sessions, links and OAuth rows (codes, tokens and
-// used assertion ids are dead weight once expired), and audit records past
-// the retention period, and old usage counters.
+// used assertion ids are dead weight once expired), audit records past
+// the retention period, old usage counters, and anomaly findings older
+// than trust.FindingRetention.
 func (k *Kavach) sweep(ctx context.Context) error {
 	_, _, errUsers := k.Users.SweepExpired(ctx)
 	_, errTokens := k.Store.OAuthTokens().DeleteExpired(ctx, k.cfg.Now())
+	_, errFindings := k.Store.TrustFindings().DeleteBefore(ctx, k.cfg.Now().Add(-trust.FindingRetention))
 	var errAudit error
 	if k.cfg.Audit.Retention > 0 {
 		var n int
@@ -296,11 +310,12 @@ func (k *Kavach) sweep(ctx context.Context) error {
 		}
 	}
 	_, errUsage := k.Agents.SweepUsage(ctx)
-	return errors.Join(errUsers, errTokens, errAudit, errUsage)
+	return errors.Join(errUsers, errTokens, errFindings, errAudit, errUsage)
 }
 
 // Sweep runs the periodic clean-up once, now: expired sessions, links and
-// OAuth rows, and audit records past Config.Audit.Retention.
+// OAuth rows, audit records past Config.Audit.Retention, and old anomaly
+// findings.
 func (k *Kavach) Sweep(ctx context.Context) error { return k.sweep(ctx) }
 
 // OpenStore opens the store a database URL names (without migrating):

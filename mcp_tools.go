@@ -90,7 +90,8 @@ func (k *Kavach) mcpTools() []server.ServerTool {
 	)
 	myTrust := mcpgo.NewTool("my_trust",
 		mcpgo.WithDescription("Your trust score (0-100) and level as Kavach sees them now, with what each signal contributed: "+
-			"allowed and denied decisions, probes, constraint violations, rate limits and more, decayed over time."),
+			"allowed and denied decisions, probes, constraint violations, rate limits and more, decayed over time; "+
+			"and your newest anomaly findings."),
 		mcpgo.WithTitleAnnotation("My trust score"),
 		mcpgo.WithReadOnlyHintAnnotation(true),
 		mcpgo.WithIdempotentHintAnnotation(true),
@@ -106,6 +107,9 @@ type myTrustResult struct {
 	Score         float64              `json:"score" jsonschema_description:"Trust score, 0 to 100"`
 	Level         string               `json:"level" jsonschema_description:"untrusted, limited, standard, trusted or elevated"`
 	Contributions []trust.Contribution `json:"contributions" jsonschema_description:"What each signal contributed"`
+	// The findings make the anomaly contribution explainable to the agent
+	// itself: which of its calls looked unlike it.
+	LatestFindings []findingView `json:"latestFindings" jsonschema_description:"Your newest anomaly findings (unusual calls), newest first"`
 }
 
 func (k *Kavach) mcpMyTrust(ctx context.Context, _ mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
@@ -124,7 +128,12 @@ func (k *Kavach) mcpMyTrust(ctx context.Context, _ mcpgo.CallToolRequest) (*mcpg
 	if err != nil {
 		return nil, err
 	}
-	return mcpgo.NewToolResultStructuredOnly(myTrustResult{AgentID: agentID, Score: b.Score, Level: string(b.Level), Contributions: b.Contributions[:]}), nil
+	fs, err := k.Store.TrustFindings().ListByAgent(ctx, agentID, latestFindings)
+	if err != nil {
+		return nil, err
+	}
+	return mcpgo.NewToolResultStructuredOnly(myTrustResult{AgentID: agentID, Score: b.Score, Level: string(b.Level),
+		Contributions: b.Contributions[:], LatestFindings: toFindingViews(fs)}), nil
 }
 
 func (k *Kavach) mcpAuthorize(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
@@ -158,7 +167,7 @@ func (k *Kavach) mcpAuthorize(ctx context.Context, req mcpgo.CallToolRequest) (*
 	}
 	c, _ := ctx.Value(callerKey{}).(caller)
 	d := k.Agents.Decide(ctx, agents.DecideRequest{AgentID: agentID, Action: action, Resource: resource, Arguments: args,
-		IP: c.ip, UserAgent: c.userAgent, ActingFor: actingFor, Chain: chain})
+		IP: c.ip, UserAgent: c.userAgent, TokenID: info.JTI, ActingFor: actingFor, Chain: chain})
 	out := authorizeToolResult{Allowed: d.Allowed, Code: d.Code, AuditID: d.AuditID, ApprovalID: d.ApprovalID}
 	if !d.Allowed {
 		out.Reason = d.Reason

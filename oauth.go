@@ -77,7 +77,8 @@ func (k *Kavach) setupOAuth(ctx context.Context, root *http.ServeMux) error {
 			Enabled:       !k.cfg.OAuth.DisableClientMetadataDocuments,
 			AllowInsecure: k.cfg.OAuth.AllowInsecureClientMetadata,
 		},
-		Agents: k.Agents, Audit: k.Audit, ClientIP: k.limits.ip.ClientIP, OnInvalidClient: trustObserver{k.Trust}.InvalidClient, TrustScopes: k.trustScopes,
+		Agents: k.Agents, Audit: k.Audit, ClientIP: k.limits.ip.ClientIP, OnInvalidClient: trustObserver{k.Trust}.InvalidClient,
+		OnRefreshTokenReuse: trustObserver{k.Trust}.RefreshTokenReuse, TrustScopes: k.trustScopes,
 		TrustLevel: k.trustLevelOfAgent,
 		Now:        k.cfg.Now, Logger: k.cfg.Logger,
 	})

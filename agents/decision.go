@@ -51,6 +51,11 @@ type DecideRequest struct {
 	Arguments json.RawMessage
 	IP        netip.Addr // the zero Addr when unknown
 	UserAgent string
+	// TokenID names the credential the agent presented: an access token's
+	// jti or an API key's id. The anomaly detectors follow it (one token
+	// used from two distant networks). Empty when the agent presented none
+	// (a server admin asking for it).
+	TokenID string
 	// DryRun asks without acting (check_permission): the request is
 	// evaluated, and recorded as a check, but uses no rate limit.
 	DryRun bool
@@ -158,7 +163,8 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	}
 	d.AuditID = rec.ID
 	if s.cfg.Trust != nil && !req.DryRun && req.UserID == "" && p != nil {
-		s.cfg.Trust.Decision(p.agent.ID, d.Code, d.probe, now)
+		s.cfg.Trust.Decision(TrustDecision{AgentID: p.agent.ID, Code: d.Code, Probe: d.probe, At: now,
+			IP: req.IP, UserAgent: req.UserAgent, Resource: req.Resource, TokenID: req.TokenID})
 	}
 	return d
 }

@@ -143,31 +143,39 @@ func (s *Service) lookupKey(ctx context.Context, hash string, now time.Time) (st
 // The agent comes from the decision cache: a suspension made on another
 // node applies within principalCacheTTL; a revoked key applies at once.
 func (s *Service) AuthenticateKey(ctx context.Context, key string) (storage.Agent, error) {
+	a, _, err := s.AuthenticateKeyID(ctx, key)
+	return a, err
+}
+
+// AuthenticateKeyID is AuthenticateKey that also returns the key's id,
+// which names the credential of a decision (DecideRequest.TokenID). The id
+// is set whenever the agent is.
+func (s *Service) AuthenticateKeyID(ctx context.Context, key string) (storage.Agent, string, error) {
 	if len(key) != len(s.cfg.KeyPrefix)+keySecretLen || !strings.HasPrefix(key, s.cfg.KeyPrefix) {
-		return storage.Agent{}, ErrInvalidKey
+		return storage.Agent{}, "", ErrInvalidKey
 	}
 	now := s.now()
 	k, err := s.lookupKey(ctx, id.Hash(key), now)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
-			return storage.Agent{}, ErrInvalidKey
+			return storage.Agent{}, "", ErrInvalidKey
 		}
-		return storage.Agent{}, fmt.Errorf("authenticate agent key: %w", err)
+		return storage.Agent{}, "", fmt.Errorf("authenticate agent key: %w", err)
 	}
 	if k.RevokedAt != nil && !now.Before(*k.RevokedAt) || k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
-		return storage.Agent{}, ErrInvalidKey
+		return storage.Agent{}, "", ErrInvalidKey
 	}
 	p, err := s.principal(ctx, k.AgentID, now)
 	if err != nil {
 		if errors.Is(err, ErrAgentNotFound) {
-			return storage.Agent{}, ErrInvalidKey
+			return storage.Agent{}, "", ErrInvalidKey
 		}
-		return storage.Agent{}, fmt.Errorf("authenticate agent key: %w", err)
+		return storage.Agent{}, "", fmt.Errorf("authenticate agent key: %w", err)
 	}
 	a := publicAgent(p.agent, now)
 	if err := statusErr(a.Status); err != nil {
-		return a, err
+		return a, k.ID, err
 	}
 	s.touch(ctx, p, now)
-	return a, nil
+	return a, k.ID, nil
 }

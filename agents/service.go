@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -118,12 +119,29 @@ type TrustAnswer struct {
 	Level            string // the level the policy compared, likewise
 }
 
-// TrustObserver receives what moves an agent's trust score (package
-// trust, wired by package kavach). at is the time of the audit record the
-// event is in, so a score rebuilt from the log agrees.
+// TrustObserver receives what moves an agent's trust score and what its
+// anomaly detectors observe (package trust, wired by package kavach).
+// Times are those of the audit records the events are in, so a score
+// rebuilt from the log agrees. Both methods run on the request's path:
+// they must only queue.
 type TrustObserver interface {
-	Decision(agentID, code string, probe bool, at time.Time)
+	Decision(d TrustDecision)
 	ApprovalDenied(agentID string, at time.Time)
+}
+
+// TrustDecision is a decision about an agent (not a dry run) as the trust
+// observer hears it: what the score needs (the code, the probe flag, the
+// time) and what the detectors need (the request's address, User-Agent,
+// resource and credential).
+type TrustDecision struct {
+	AgentID   string
+	Code      string // CodeAllowed when allowed
+	Probe     bool
+	At        time.Time
+	IP        netip.Addr // the zero Addr when unknown
+	UserAgent string
+	Resource  string
+	TokenID   string // DecideRequest.TokenID
 }
 
 // Limits on what a caller may store with an agent.

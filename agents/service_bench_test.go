@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,10 +37,35 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 // BenchmarkDecideWithTrust is BenchmarkDecide (16 callers) with every
-// decision also applied to the agent's trust state, as the server does.
+// decision also applied to the agent's trust state and queued for the
+// anomaly detectors, and a flush every second, as the server does.
 func BenchmarkDecideWithTrust(b *testing.B) {
 	s, w, ts := benchTrustSetup(b)
-	benchmarkDecideWith(b, s, w, 8, agents.Config{Trust: benchTrust{ts}})
+	flushing(b, ts, func() { benchmarkDecideWith(b, s, w, 8, agents.Config{Trust: benchTrust{ts}}) })
+}
+
+// flushing runs fn while ts is flushed every second, as the server does,
+// and flushes what is left after it.
+func flushing(b *testing.B, ts *trust.Service, fn func()) {
+	stop := make(chan struct{})
+	var flushes sync.WaitGroup
+	flushes.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := ts.Flush(context.Background()); err != nil {
+					b.Error(err)
+				}
+			}
+		}
+	})
+	fn()
+	close(stop)
+	flushes.Wait()
 	if err := ts.Flush(b.Context()); err != nil {
 		b.Fatal(err)
 	}
@@ -71,7 +98,9 @@ func BenchmarkDecideWithTrustPolicies(b *testing.B) {
 	for i := range 12 {
 		add(fmt.Sprintf("billing:area%d:*", i), trust.LevelTrusted)
 	}
-	benchmarkDecideWith(b, s, w, 8, agents.Config{Trust: benchTrust{ts}, TrustGate: benchGate{pol}})
+	flushing(b, ts, func() {
+		benchmarkDecideWith(b, s, w, 8, agents.Config{Trust: benchTrust{ts}, TrustGate: benchGate{pol}})
+	})
 }
 
 // benchGate is the server's gate (package kavach's trustGate).
@@ -94,18 +123,23 @@ func benchTrustSetup(b *testing.B) (storage.Store, *authz.AuditWriter, *trust.Se
 	s := storagetest.OpenSQLite(b)
 	w := authz.NewAuditWriter(s.Audit())
 	b.Cleanup(w.Close)
-	ts, err := trust.NewService(s, trust.DefaultModel(), nil, nil)
+	ts, err := trust.NewService(s, trust.DefaultModel(), trust.DetectorConfig{}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
 	return s, w, ts
 }
 
+// benchTrust does what the server's observer does (kavach.trustObserver).
 type benchTrust struct{ t *trust.Service }
 
-func (o benchTrust) Decision(agentID, code string, probe bool, at time.Time) {
-	if sig := trust.SignalForDecision(code, probe); sig != "" {
-		o.t.Record(agentID, trust.Event{At: at, Signal: sig})
+func (o benchTrust) Decision(d agents.TrustDecision) {
+	if sig := trust.SignalForDecision(d.Code, d.Probe); sig != "" {
+		o.t.Record(d.AgentID, trust.Event{At: d.At, Signal: sig})
+	}
+	if obs, ok := trust.ObservationForDecision(d.Code, d.Probe); ok && d.TokenID != "" {
+		obs.At, obs.IP, obs.UserAgent, obs.Resource, obs.TokenID = d.At, d.IP, d.UserAgent, d.Resource, d.TokenID
+		o.t.Observe(d.AgentID, obs)
 	}
 }
 
@@ -138,7 +172,7 @@ func benchmarkDecideWith(b *testing.B, s storage.Store, rec agents.Recorder, par
 	req := agents.DecideRequest{
 		Action: "create_issue", Resource: "mcp:service6:issues",
 		Arguments: json.RawMessage(`{"repo":"kavachos/kavach","title":"Decide is slow","labels":["bug"]}`),
-		IP:        netip.MustParseAddr("10.20.30.40"), UserAgent: "bench/1.0",
+		IP:        netip.MustParseAddr("10.20.30.40"), UserAgent: "bench/1.0", TokenID: "key_bench",
 	}
 
 	svc := agents.NewService(s, rec, cfg)

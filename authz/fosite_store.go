@@ -251,12 +251,18 @@ func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, 
 	return s.put(ctx, storage.TokenKindRefresh, signature, req, expiryOf(req, fosite.RefreshToken, 30*24*time.Hour))
 }
 
+// GetRefreshTokenSession returns an inactive (rotated or revoked) token
+// with ErrInactiveToken, which fosite takes as reuse and answers by
+// revoking the grant; the token request notes it for its audit record.
 func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	req, active, err := s.get(ctx, storage.TokenKindRefresh, signature, session)
 	if err != nil {
 		return nil, err
 	}
 	if !active {
+		if st := tokenRequestOf(ctx); st != nil {
+			st.reusedRefreshOf = req.GetClient().GetID()
+		}
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil

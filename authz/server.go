@@ -96,6 +96,11 @@ type Config struct {
 	// authentication of a known client (after its audit record), for the
 	// agent's trust score.
 	OnInvalidClient func(agentID string, at time.Time)
+	// OnRefreshTokenReuse, when set, hears of each refused refresh that
+	// presented the client's own refresh token after it was rotated or
+	// revoked (after the request's audit record): someone holds a copy of
+	// the token.
+	OnRefreshTokenReuse func(agentID string, at time.Time)
 	// ClientIP resolves a request's client address for audit records
 	// (behind trusted proxies); nil leaves it unrecorded.
 	ClientIP clientIPFunc

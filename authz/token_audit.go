@@ -82,6 +82,10 @@ type tokenRequest struct {
 	issued *AccessClaims
 	// withheld are the scopes trust policies kept out of the token.
 	withheld []string
+	// reusedRefreshOf is the client of a refresh token presented after it
+	// was rotated or revoked (set by the store when it finds the token
+	// inactive), for the refusal's audit record.
+	reusedRefreshOf string
 }
 
 func (s *Server) withTokenRequest(ctx context.Context, r *http.Request, grant string) context.Context {
@@ -167,10 +171,19 @@ func (s *Server) auditRefused(ctx context.Context, r *http.Request, grant string
 		return // not a client we know
 	}
 	rec.Result, rec.Reason = storage.AuditFail, fosite.ErrorToRFC6749Error(refusal).ErrorField
-	if ar == nil || ar.GetClient() == nil || rec.Reason == fosite.ErrInvalidClient.ErrorField {
+	authenticated := ar != nil && ar.GetClient() != nil && rec.Reason != fosite.ErrInvalidClient.ErrorField
+	// Reuse counts when the client presented its own refresh token: one
+	// of another client's says nothing about this one's tokens (fosite
+	// revokes that grant all the same).
+	st := tokenRequestOf(ctx)
+	reuse := authenticated && st != nil && st.reusedRefreshOf == clientID
+	switch {
+	case !authenticated:
 		// The client did not authenticate: anyone may have sent this in
 		// its name. Trust scoring must not take it as the agent's doing.
 		rec.Extra = []byte(`{"authenticated":false}`)
+	case reuse:
+		rec.Extra = []byte(`{"refreshTokenReuse":true}`)
 	}
 	if _, err := s.cfg.Audit.Record(ctx, rec); err != nil {
 		if ctx.Err() == nil {
@@ -180,6 +193,9 @@ func (s *Server) auditRefused(ctx context.Context, r *http.Request, grant string
 	}
 	if rec.Reason == fosite.ErrInvalidClient.ErrorField && s.cfg.OnInvalidClient != nil {
 		s.cfg.OnInvalidClient(rec.AgentID, rec.At)
+	}
+	if reuse && s.cfg.OnRefreshTokenReuse != nil {
+		s.cfg.OnRefreshTokenReuse(rec.AgentID, rec.At)
 	}
 }
 

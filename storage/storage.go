@@ -40,6 +40,7 @@ type Store interface {
 	UserGrants() UserGrants
 	TrustStates() TrustStates
 	TrustPolicies() TrustPolicies
+	TrustFindings() TrustFindings
 	AgentKeys() AgentKeys
 	Approvals() Approvals
 	Audit() AuditLog

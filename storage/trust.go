@@ -30,3 +30,33 @@ type TrustStates interface {
 	// List returns up to limit states, lowest score first (ties by agent).
 	List(ctx context.Context, limit int) ([]TrustState, error)
 }
+
+// TrustFinding is an anomaly the detectors found in an agent's behaviour
+// (table kavach_trust_finding). Kind, Severity and Detail are those of
+// package trust's Finding.
+type TrustFinding struct {
+	ID        string
+	AgentID   string
+	Kind      string
+	At        time.Time // when the behaviour happened
+	Severity  float64
+	Detail    string
+	CreatedAt time.Time // when the finding was stored
+}
+
+// TrustFindings stores anomaly findings.
+type TrustFindings interface {
+	// Insert stores a finding of an existing agent; CreatedAt is now when
+	// zero. ErrAlreadyExists on a duplicate ID.
+	Insert(ctx context.Context, f *TrustFinding) error
+	// ListByAgent returns up to limit of the agent's findings (all when
+	// limit <= 0), newest first: by At, then ID, descending.
+	ListByAgent(ctx context.Context, agentID string, limit int) ([]TrustFinding, error)
+	// LatestByAgents returns, for each of agentIDs that has findings, its
+	// newest perAgent findings in the order of ListByAgent. Agents without
+	// findings have no key.
+	LatestByAgents(ctx context.Context, agentIDs []string, perAgent int) (map[string][]TrustFinding, error)
+	// DeleteBefore deletes the findings whose At is before t and returns
+	// how many it deleted.
+	DeleteBefore(ctx context.Context, t time.Time) (int, error)
+}

@@ -8,7 +8,8 @@ import (
 
 // The audit log holds every input of the score: decisions with their
 // reason code and probe flag, and the security records of refused token
-// requests and denied approvals. EventFromAudit reads one record back into
+// requests (failed client authentication, refresh-token reuse), denied
+// approvals and anomaly findings. EventFromAudit reads one record back into
 // the event it stands for, so a score can be rebuilt from the log.
 
 // Audit events and codes this file reads (written by packages agents and
@@ -38,8 +39,24 @@ func EventFromAudit(r storage.AuditRecord) (agentID string, e Event, ok bool) {
 		sig = SignalForDecision(r.Reason, x.Probe)
 	case r.Kind == storage.AuditKindSecurity && r.Event == auditTokenRefused && r.Reason == "invalid_client":
 		sig = SignalInvalidClientAuth
+	case r.Kind == storage.AuditKindSecurity && r.Event == auditTokenRefused:
+		var x struct {
+			RefreshTokenReuse bool `json:"refreshTokenReuse"`
+		}
+		if len(r.Extra) > 0 {
+			_ = json.Unmarshal(r.Extra, &x) // an unreadable extra is no reuse
+		}
+		if x.RefreshTokenReuse {
+			sig = SignalRefreshTokenReuse
+		}
 	case r.Kind == storage.AuditKindSecurity && r.Event == auditApprovalDenied:
 		sig = SignalApprovalDenied
+	case r.Kind == storage.AuditKindSecurity && r.Event == EventFinding:
+		var f findingRecord
+		if json.Unmarshal(r.Extra, &f) != nil {
+			return "", Event{}, false
+		}
+		return r.AgentID, Event{At: r.At, Signal: SignalAnomaly, Severity: f.Severity}, true
 	}
 	if sig == "" {
 		return "", Event{}, false

@@ -116,3 +116,42 @@ func TestMergeEqualsRecompute(t *testing.T) {
 		}
 	}
 }
+
+// Security records of the token endpoint and of the detectors read back
+// into their events: failed client authentication, refresh-token reuse
+// and anomaly findings with their severity.
+func TestSecurityRecordsToEvents(t *testing.T) {
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	rec := func(event, reason, extra string) storage.AuditRecord {
+		r := storage.AuditRecord{At: at, Kind: storage.AuditKindSecurity, Event: event, AgentID: "agt_1", Reason: reason}
+		if extra != "" {
+			r.Extra = []byte(extra)
+		}
+		return r
+	}
+	tests := []struct {
+		name string
+		r    storage.AuditRecord
+		want trust.Event
+		ok   bool
+	}{
+		{"failed client authentication", rec("token.refused", "invalid_client", `{"authenticated":false}`),
+			trust.Event{At: at, Signal: trust.SignalInvalidClientAuth}, true},
+		{"refresh-token reuse", rec("token.refused", "invalid_grant", `{"refreshTokenReuse":true}`),
+			trust.Event{At: at, Signal: trust.SignalRefreshTokenReuse}, true},
+		{"another refused request", rec("token.refused", "invalid_grant", ""), trust.Event{}, false},
+		{"unreadable extra", rec("token.refused", "invalid_grant", `{"refreshTokenReuse":`), trust.Event{}, false},
+		{"finding", rec(trust.EventFinding, "token_two_networks", `{"kind":"token_two_networks","severity":3,"at":"2026-11-02T09:00:00Z"}`),
+			trust.Event{At: at, Signal: trust.SignalAnomaly, Severity: 3}, true},
+		{"finding without its extra", rec(trust.EventFinding, "burst", ""), trust.Event{}, false},
+		{"denied approval", rec("approval.denied", "", ""), trust.Event{At: at, Signal: trust.SignalApprovalDenied}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			agentID, e, ok := trust.EventFromAudit(tc.r)
+			if ok != tc.ok || e != tc.want || ok && agentID != "agt_1" {
+				t.Fatalf("EventFromAudit = %q %+v %v, want %+v %v", agentID, e, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}

@@ -14,7 +14,8 @@
 // docs/trust.md gives the model's formula, the default weights and
 // thresholds with their reasons, and every detector.
 //
-// The package must not import net/http, package storage or the domain
-// packages (agents, users): callers translate their records into Events
-// and Observations.
+// Service is the exception to "no storage": it keeps the states, baselines
+// and findings in package storage and runs the detectors at each flush.
+// The package must not import net/http or the domain packages (agents,
+// users): callers translate their records into Events and Observations.
 package trust

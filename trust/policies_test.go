@@ -48,7 +48,7 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 	clock := func() time.Time { return f.now }
 	f.agents = agents.NewService(f.store, w, agents.Config{Now: clock})
 	var err error
-	if f.trust, err = trust.NewService(f.store, trust.DefaultModel(), clock, nil); err != nil {
+	if f.trust, err = trust.NewService(f.store, trust.DefaultModel(), trust.DetectorConfig{}, clock, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.pol, err = f.trust.EnablePolicies(ctx, trust.PolicyConfig{
@@ -241,7 +241,7 @@ func TestPolicySuspendsOnCrossing(t *testing.T) {
 func TestPolicyReload(t *testing.T) {
 	f := newPolicyFixture(t)
 	a := f.agent("a")
-	other, err := trust.NewService(f.store, trust.DefaultModel(), func() time.Time { return f.now }, nil)
+	other, err := trust.NewService(f.store, trust.DefaultModel(), trust.DetectorConfig{}, func() time.Time { return f.now }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

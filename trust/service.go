@@ -21,22 +21,37 @@ import (
 // state of all the events. A node that dies loses at most its last
 // unflushed second of events from the stored state; every event is in the
 // audit log, and RecomputeFromAudit rebuilds the state from it.
+//
+// Observe queues what an agent did for the anomaly detectors in the same
+// way; Flush runs them (see observe.go and flush_findings.go).
 type Service struct {
-	store  storage.Store
-	model  Model
-	now    func() time.Time
-	logger *slog.Logger
+	store     storage.Store
+	model     Model
+	detectors DetectorConfig
+	now       func() time.Time
+	logger    *slog.Logger
 
-	mu      sync.Mutex
-	pending map[string]*State
-	levels  map[string]cachedLevel
+	mu       sync.Mutex
+	pending  map[string]*State
+	observed map[string][]Observation
+	queued   int            // observations in observed, all agents
+	dropped  map[string]int // observations the queue had no room for, per agent
+	levels   map[string]cachedLevel
 
 	policies *Policies // nil until EnablePolicies
 }
 
-// NewService validates the model and returns a Service.
-func NewService(store storage.Store, m Model, now func() time.Time, logger *slog.Logger) (*Service, error) {
+// NewService validates the model and the detectors' configuration (the
+// zero DetectorConfig stands for DefaultDetectorConfig) and returns a
+// Service.
+func NewService(store storage.Store, m Model, d DetectorConfig, now func() time.Time, logger *slog.Logger) (*Service, error) {
 	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	if d == (DetectorConfig{}) {
+		d = DefaultDetectorConfig()
+	}
+	if err := d.Validate(); err != nil {
 		return nil, err
 	}
 	if now == nil {
@@ -45,7 +60,8 @@ func NewService(store storage.Store, m Model, now func() time.Time, logger *slog
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{store: store, model: m, now: now, logger: logger, pending: make(map[string]*State)}, nil
+	return &Service{store: store, model: m, detectors: d, now: now, logger: logger, pending: make(map[string]*State),
+		observed: make(map[string][]Observation), dropped: make(map[string]int)}, nil
 }
 
 // Model returns the score model in use.
@@ -67,14 +83,22 @@ func (s *Service) Record(agentID string, e Event) {
 }
 
 // Flush merges every pending delta into the stored states, with the score
-// and level as of now. A delta whose merge fails goes back to pending
-// (unless its agent no longer exists), so nothing is lost to a failed
-// flush.
+// and level as of now, and runs the detectors on the queued observations
+// (updateObserving). A delta whose merge fails goes back to pending, and
+// its observations to the queue (unless its agent no longer exists), so
+// nothing is lost to a failed flush.
 func (s *Service) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	batch := s.pending
 	s.pending = make(map[string]*State, len(batch))
+	observed, dropped := s.takeObservations()
 	s.mu.Unlock()
+	s.logDropped(dropped)
+	for id := range observed {
+		if batch[id] == nil {
+			batch[id] = &State{} // observations only: the state merges nothing
+		}
+	}
 	ids := make([]string, 0, len(batch))
 	for id := range batch {
 		ids = append(ids, id)
@@ -87,7 +111,8 @@ func (s *Service) Flush(ctx context.Context) error {
 		var after func(context.Context)
 		err := s.store.InTx(ctx, func(tx storage.Store) error {
 			after = nil
-			return tx.TrustStates().Update(ctx, id, func(ts *storage.TrustState) error {
+			var found []Finding
+			err := tx.TrustStates().Update(ctx, id, func(ts *storage.TrustState) error {
 				st, err := decodeState(ts.State)
 				if err != nil {
 					return err
@@ -100,11 +125,20 @@ func (s *Service) Flush(ctx context.Context) error {
 				if err := s.encode(ts, st, now); err != nil {
 					return err
 				}
+				// The detectors see this node's observations; their
+				// findings move the score before policies look at it.
+				if found, err = s.detect(ts, observed[id], now); err != nil {
+					return err
+				}
 				if s.policies != nil {
 					after, err = s.policies.scoreChanged(ctx, tx, id, before, ts.Score, now)
 				}
 				return err
 			})
+			if err != nil {
+				return err
+			}
+			return storeFindings(ctx, tx, id, found, now)
 		})
 		switch {
 		case err == nil:
@@ -123,6 +157,7 @@ func (s *Service) Flush(ctx context.Context) error {
 				delta.Merge(*st, s.model)
 			}
 			s.pending[id] = delta
+			s.requeue(id, observed[id])
 			s.mu.Unlock()
 		}
 	}
@@ -208,7 +243,9 @@ func (s *Service) RecomputeFromAudit(ctx context.Context, agentID string) (State
 
 // Replace stores st as the agent's state (kavach trust recompute --write).
 // Events pending on this node for the agent are dropped, not applied
-// twice: st should come from the audit log, which holds them.
+// twice: st should come from the audit log, which holds them. Queued
+// observations stay: the log does not hold them, and the next flush
+// replays them through the baseline, which Replace leaves as it is.
 func (s *Service) Replace(ctx context.Context, agentID string, st State) error {
 	s.mu.Lock()
 	delete(s.pending, agentID)

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"UserGrants", userGrantTests},
 		{"TrustStates", trustStateTests},
 		{"TrustPolicies", trustPolicyTests},
+		{"TrustFindings", trustFindingTests},
 		{"Organizations", organizationTests},
 		{"Approvals", approvalTests},
 		{"Audit", auditTests},

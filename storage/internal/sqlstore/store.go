@@ -41,6 +41,7 @@ func (s *Store) AgentGrants() storage.AgentGrants     { return agentGrants(s) }
 func (s *Store) UserGrants() storage.UserGrants       { return userGrants(s) }
 func (s *Store) TrustStates() storage.TrustStates     { return trustStates{s} }
 func (s *Store) TrustPolicies() storage.TrustPolicies { return trustPolicies{s} }
+func (s *Store) TrustFindings() storage.TrustFindings { return trustFindings{s} }
 func (s *Store) AgentKeys() storage.AgentKeys         { return agentKeys{s} }
 func (s *Store) Approvals() storage.Approvals         { return approvals{s} }
 func (s *Store) Audit() storage.AuditLog              { return auditLog{s} }
