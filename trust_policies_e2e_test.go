@@ -2,10 +2,13 @@ package kavach_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/kavachos/kavach"
 	"github.com/kavachos/kavach/authz"
@@ -280,6 +283,55 @@ func TestTrustPolicyScopesAtTokenIssuance(t *testing.T) {
 		}
 		if len(recs) != 2 || !strings.Contains(string(recs[0].Extra), `"scopeWithheld":"mcp"`) || strings.Contains(string(recs[1].Extra), "scopeWithheld") {
 			t.Fatalf("issued records %+v", recs)
+		}
+	})
+}
+
+// The code grant withholds scopes too: fosite grants a code's scopes only
+// while it builds the token response, after the token endpoint's own
+// check ran, so the stored code is narrowed as it is read. The refresh
+// token carries the narrowed grant.
+func TestTrustPolicyScopesOnCodeGrant(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, func(c *kavach.Config) { c.AdminEmails = []string{"platform@example.com"} })
+		admin := e.newAdmin(t, "platform@example.com")
+		admin.do("POST", "/api/auth/trust/policies", map[string]any{"name": "mcp needs trusted", "scope": map[string]any{"type": "global"},
+			"effect": "minimum_level", "scopes": []string{"mcp"}, "level": "trusted"}).must(t, 201)
+		browser := e.client()
+		browser.signUp("noor@example.com")
+		const redirect = "http://127.0.0.1:41000/cb"
+		app := e.registerClient(t, authz.ClientMetadata{ClientName: "App", RedirectURIs: []string{redirect},
+			GrantTypes: []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}, TokenEndpointAuthMethod: authz.AuthNone})
+		conf := oauth2.Config{ClientID: app.Client.GetID(), RedirectURL: redirect, Scopes: []string{"openid", "email", "mcp", "offline_access"},
+			Endpoint: oauth2.Endpoint{AuthURL: e.url + authz.AuthorizePath, TokenURL: e.url + authz.TokenPath, AuthStyle: oauth2.AuthStyleInParams}}
+		ctx := context.Background()
+		login := func(scopes ...string) (*oauth2.Token, error) {
+			c := conf
+			c.Scopes = scopes
+			verifier := oauth2.GenerateVerifier()
+			back := browser.authorizeAsBrowser(t, c.AuthCodeURL("state-123456", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "consent")))
+			return c.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+		}
+		tok, err := login("openid", "email", "mcp", "offline_access")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, claims := e.verifyJWT(t, tok.AccessToken)
+		if claims["scope"] != "openid email offline_access" || tok.Extra("scope") != "openid email offline_access" || claims["trust_level"] != "limited" {
+			t.Fatalf("code grant: response scope %v, token %v", tok.Extra("scope"), claims)
+		}
+		tok.Expiry = time.Now().Add(-time.Hour)
+		fresh, err := conf.TokenSource(ctx, tok).Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, claims := e.verifyJWT(t, fresh.AccessToken); claims["scope"] != "openid email offline_access" {
+			t.Fatalf("refreshed token %v", claims)
+		}
+		// Asking for the withheld scope alone is refused.
+		var re *oauth2.RetrieveError
+		if _, err := login("mcp"); !errors.As(err, &re) || re.ErrorCode != "invalid_scope" {
+			t.Fatalf("code grant for mcp alone: %v", err)
 		}
 	})
 }

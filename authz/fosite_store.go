@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -208,6 +209,14 @@ func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, 
 	}
 	if !active {
 		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	if st := tokenRequestOf(ctx); st != nil && len(st.withheld) > 0 {
+		// fosite grants the code's scopes from this copy while it builds
+		// the token response: the scopes trust policies withhold
+		// (Server.withholdScopes) are left out of it.
+		if r, ok := req.(*fosite.Request); ok {
+			r.GrantedScope = slices.DeleteFunc(slices.Clone(r.GrantedScope), func(sc string) bool { return slices.Contains(st.withheld, sc) })
+		}
 	}
 	return req, nil
 }

@@ -293,8 +293,19 @@ func (s *Server) logServerError(what string, err error) {
 // and a request left with none of its scopes is refused.
 func (s *Server) withholdScopes(ctx context.Context, ar fosite.AccessRequester) error {
 	st := tokenRequestOf(ctx)
+	if s.cfg.TrustScopes == nil || st == nil || st.agent.ID == "" {
+		return nil
+	}
 	granted := ar.GetGrantedScopes()
-	if s.cfg.TrustScopes == nil || st == nil || st.agent.ID == "" || len(granted) == 0 {
+	code := len(granted) == 0 && ar.GetGrantTypes().ExactOne(GrantAuthorizationCode)
+	if code {
+		// fosite grants a code's scopes only while it builds the response,
+		// from the stored code (where fositeStore.GetAuthorizeCodeSession
+		// leaves out what is withheld here). The code was granted what it
+		// asked for, which fosite has copied into the requested scopes.
+		granted = ar.GetRequestedScopes()
+	}
+	if len(granted) == 0 {
 		return nil
 	}
 	withheld, why, err := s.cfg.TrustScopes(ctx, st.agent, granted)
@@ -307,6 +318,10 @@ func (s *Server) withholdScopes(ctx context.Context, ar fosite.AccessRequester) 
 	if len(withheld) >= len(granted) {
 		return fosite.ErrInvalidScope.WithHint(why)
 	}
+	st.withheld = withheld
+	if code {
+		return nil
+	}
 	req, ok := ar.(*fosite.AccessRequest)
 	if !ok {
 		return fosite.ErrServerError.WithDebug("the access request cannot be narrowed")
@@ -318,6 +333,5 @@ func (s *Server) withholdScopes(ctx context.Context, ar fosite.AccessRequester) 
 		}
 	}
 	req.GrantedScope = kept
-	st.withheld = withheld
 	return nil
 }
