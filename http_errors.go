@@ -61,6 +61,8 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusNotFound, "POLICY_NOT_FOUND", "No such trust policy."
 	case errors.Is(err, trust.ErrPolicyConflict):
 		return http.StatusConflict, "VERSION_CONFLICT", err.Error() + "; read it again and retry."
+	case errors.Is(err, trust.ErrPolicyReadOnly):
+		return http.StatusForbidden, "FORBIDDEN", "Only server admins may change this trust policy: it is the platform's."
 	case errors.Is(err, trust.ErrTooManyPolicies):
 		return http.StatusConflict, "TOO_MANY_POLICIES", err.Error() + "."
 	case errors.Is(err, agents.ErrUserNotFound):

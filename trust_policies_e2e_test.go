@@ -26,6 +26,7 @@ type policyView struct {
 	Level      string            `json:"level"`
 	BelowScore float64           `json:"belowScore"`
 	Enabled    bool              `json:"enabled"`
+	ManagedBy  string            `json:"managedBy"`
 	Version    int64             `json:"version"`
 	CreatedBy  string            `json:"createdBy"`
 	UpdatedBy  string            `json:"updatedBy"`
@@ -139,9 +140,52 @@ func TestTrustPoliciesAPI(t *testing.T) {
 		orgOwner.do("DELETE", "/api/auth/trust/policies/"+p.ID, nil).mustError(t, 403, "FORBIDDEN")
 		user.do("GET", "/api/auth/trust/policies/"+op.ID, nil).mustError(t, 404, "POLICY_NOT_FOUND")
 		user.do("GET", "/api/auth/trust/policies/"+op.ID+"/history", nil).mustError(t, 404, "POLICY_NOT_FOUND")
+		if op.ManagedBy != "organization" || p.ManagedBy != "platform" {
+			t.Fatalf("managedBy: %q and %q", op.ManagedBy, p.ManagedBy)
+		}
+		// The platform's policies on an organization bind it: its owner
+		// reads them and changes none; the owner's own it changes.
+		var onAcme policyView
+		admin.do("POST", "/api/auth/trust/policies", map[string]any{"name": "platform: acme deploys need trusted",
+			"scope": map[string]any{"type": "organization", "id": org.ID}, "effect": "minimum_level",
+			"resources": []string{"mcp:deploy:*"}, "level": "trusted"}).must(t, 201).decode(t, &onAcme)
+		orgOwner.do("GET", "/api/auth/trust/policies/"+onAcme.ID, nil).must(t, 200)
+		orgOwner.do("PUT", "/api/auth/trust/policies/"+onAcme.ID, map[string]any{"name": "off", "scope": map[string]any{"type": "organization", "id": org.ID},
+			"effect": "minimum_level", "resources": []string{"mcp:deploy:*"}, "level": "trusted", "enabled": false}).mustError(t, 403, "FORBIDDEN")
+		orgOwner.do("DELETE", "/api/auth/trust/policies/"+onAcme.ID, nil).mustError(t, 403, "FORBIDDEN")
+		var opv2 policyView
+		orgOwner.do("PUT", "/api/auth/trust/policies/"+op.ID, map[string]any{"name": "acme suspends at 35",
+			"scope": map[string]any{"type": "organization", "id": org.ID}, "effect": "suspend", "belowScore": 35}).must(t, 200).decode(t, &opv2)
+		if opv2.ManagedBy != "organization" || opv2.Version != 2 || opv2.BelowScore != 35 {
+			t.Fatalf("organization policy updated %+v", opv2)
+		}
+		// Another organization's owner sees none of Acme's; global suspend
+		// and alert lines are the platform team's alone.
+		other := e.client()
+		other.signUp("other@example.com")
+		other.do("POST", "/api/auth/organizations", map[string]any{"name": "Other", "slug": "other"}).must(t, 201)
+		other.do("GET", "/api/auth/trust/policies/"+op.ID, nil).mustError(t, 404, "POLICY_NOT_FOUND")
+		other.do("PUT", "/api/auth/trust/policies/"+op.ID, map[string]any{"name": "x", "scope": map[string]any{"type": "organization", "id": org.ID},
+			"effect": "suspend", "belowScore": 1}).mustError(t, 404, "POLICY_NOT_FOUND")
+		other.do("POST", "/api/auth/trust/policies", map[string]any{"name": "x", "scope": map[string]any{"type": "agent", "id": orgAgent.Agent.ID},
+			"effect": "suspend", "belowScore": 1}).mustError(t, 403, "FORBIDDEN")
+		var line policyView
+		admin.do("POST", "/api/auth/trust/policies", map[string]any{"name": "stop bad agents", "scope": map[string]any{"type": "global"},
+			"effect": "suspend", "belowScore": 20}).must(t, 201).decode(t, &line)
+		orgOwner.do("GET", "/api/auth/trust/policies/"+line.ID, nil).mustError(t, 404, "POLICY_NOT_FOUND")
+		orgOwner.do("GET", "/api/auth/trust/policies", nil).must(t, 200).decode(t, &listed)
+		if len(listed.Policies) != 4 {
+			t.Fatalf("organization owner lists %+v", listed)
+		}
 		admin.do("GET", "/api/auth/trust/policies", nil).must(t, 200).decode(t, &listed)
-		if len(listed.Policies) != 3 {
+		if len(listed.Policies) != 5 {
 			t.Fatalf("admin lists %+v", listed)
+		}
+		// Ids no policy can have are unknown, not errors.
+		for _, junk := range []string{"%FF", "%00"} {
+			admin.do("GET", "/api/auth/trust/policies/"+junk, nil).mustError(t, 404, "POLICY_NOT_FOUND")
+			admin.do("GET", "/api/auth/trust/policies/"+junk+"/history", nil).mustError(t, 404, "POLICY_NOT_FOUND")
+			admin.do("DELETE", "/api/auth/trust/policies/"+junk, nil).mustError(t, 404, "POLICY_NOT_FOUND")
 		}
 
 		// Deleting keeps the history (for admins).
@@ -174,7 +218,7 @@ func TestTrustPoliciesAPI(t *testing.T) {
 				}
 			}
 		}
-		if seen[trust.EventPolicyCreated] != 3 || seen[trust.EventPolicyUpdated] != 1 || seen[trust.EventPolicyDeleted] != 1 {
+		if seen[trust.EventPolicyCreated] != 5 || seen[trust.EventPolicyUpdated] != 2 || seen[trust.EventPolicyDeleted] != 1 {
 			t.Fatalf("policy audit records %v", seen)
 		}
 		events, err := e.store.Events().Pending(context.Background(), 0)
@@ -187,7 +231,7 @@ func TestTrustPoliciesAPI(t *testing.T) {
 				n++
 			}
 		}
-		if n != 5 {
+		if n != 8 {
 			t.Fatalf("%d policy events", n)
 		}
 	})

@@ -12,10 +12,12 @@ import (
 )
 
 // Trust policies over HTTP. Server admins (the platform team) manage
-// every policy; owners and admins of an organization manage the policies
-// of their organization and of its agents, and read the global ones.
-// Policies only add requirements, so no one can loosen a policy someone
-// else set.
+// every policy; what they create is a platform policy, which no one else
+// may change. Owners and admins of an organization manage organization
+// policies on their organization and its agents, and read the platform's
+// policies there and the global ones that refuse or hold calls. Since
+// policies only add requirements, an organization can make its own agents
+// stricter but cannot loosen what the platform set.
 
 func (k *Kavach) trustPolicyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/auth/trust/policies", k.signedIn(k.handleListTrustPolicies))
@@ -26,89 +28,95 @@ func (k *Kavach) trustPolicyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/auth/trust/policies/{id}/history", k.signedIn(k.handleTrustPolicyHistory))
 }
 
-// mayManageTrustScope reports whether the caller may write policies of
-// scope: server admins any; organization owners and admins their
-// organization's and its agents'.
-func (k *Kavach) mayManageTrustScope(ctx context.Context, view users.SessionView, sc trust.PolicyScope) bool {
-	if k.isAdmin(publicUser(view.User)) {
-		return true
-	}
-	org := ""
-	switch sc.Type {
-	case storage.TrustPolicyOrganization:
-		org = sc.ID
-	case storage.TrustPolicyAgent:
-		a, err := k.Store.Agents().Get(ctx, sc.ID)
-		if err != nil || a.OrganizationID == nil {
-			return false
-		}
-		org = *a.OrganizationID
-	default:
-		return false
-	}
-	role, err := k.Users.Organizations().MemberRole(ctx, org, view.User.ID)
-	return err == nil && (role == storage.OrgRoleOwner || role == storage.OrgRoleAdmin)
+// policyAccess is what one caller may do with policies, worked out once
+// per request: whether it is a server admin, and which organizations it
+// owns or administers.
+type policyAccess struct {
+	k      *Kavach
+	admin  bool
+	orgs   map[string]bool
+	agents map[string]string // agent → its organization ("" when none), as looked up
 }
 
-// mayReadTrustScope: anyone who may manage policies somewhere reads the
-// global ones too, so an organization sees what applies to its agents.
-func (k *Kavach) mayReadTrustScope(ctx context.Context, view users.SessionView, sc trust.PolicyScope, managesAny func() bool) bool {
-	if sc.Type == storage.TrustPolicyGlobal {
-		return managesAny()
-	}
-	return k.mayManageTrustScope(ctx, view, sc)
-}
-
-func (k *Kavach) mayReadPolicy(ctx context.Context, view users.SessionView, sc trust.PolicyScope) bool {
-	return k.mayReadTrustScope(ctx, view, sc, func() bool { return k.managesAnyOrganization(ctx, view) })
-}
-
-// managesAnyOrganization reports whether the caller is a server admin or
-// owns or administers some organization.
-func (k *Kavach) managesAnyOrganization(ctx context.Context, view users.SessionView) bool {
-	if k.isAdmin(publicUser(view.User)) {
-		return true
+func (k *Kavach) policyAccessOf(ctx context.Context, view users.SessionView) (*policyAccess, error) {
+	a := &policyAccess{k: k, admin: k.isAdmin(publicUser(view.User)), orgs: map[string]bool{}, agents: map[string]string{}}
+	if a.admin {
+		return a, nil
 	}
 	orgs, err := k.Users.Organizations().ListForUser(ctx, view.User.ID)
 	if err != nil {
-		return false
+		return nil, err
 	}
 	for _, o := range orgs {
 		if o.Role == storage.OrgRoleOwner || o.Role == storage.OrgRoleAdmin {
-			return true
+			a.orgs[o.ID] = true
 		}
+	}
+	return a, nil
+}
+
+func (a *policyAccess) actor(view users.SessionView) trust.Actor {
+	return trust.Actor{Type: "user", ID: view.User.ID, Platform: a.admin}
+}
+
+// managesScope reports whether the caller may write policies of the
+// scope: server admins any; organization managers their organization's
+// and its agents'.
+func (a *policyAccess) managesScope(ctx context.Context, sc trust.PolicyScope) bool {
+	switch {
+	case a.admin:
+		return true
+	case sc.Type == storage.TrustPolicyOrganization:
+		return a.orgs[sc.ID]
+	case sc.Type == storage.TrustPolicyAgent:
+		org, ok := a.agents[sc.ID]
+		if !ok {
+			if ag, err := a.k.Store.Agents().Get(ctx, sc.ID); err == nil && ag.OrganizationID != nil {
+				org = *ag.OrganizationID
+			}
+			a.agents[sc.ID] = org
+		}
+		return org != "" && a.orgs[org]
 	}
 	return false
 }
 
-func policyActor(view users.SessionView) trust.Actor {
-	return trust.Actor{Type: "user", ID: view.User.ID}
+// mayWrite: a platform policy only for server admins.
+func (a *policyAccess) mayWrite(ctx context.Context, p trust.Policy) bool {
+	return a.admin || p.ManagedBy == trust.ManagedByOrganization && a.managesScope(ctx, p.Scope)
+}
+
+// mayRead: the policies of one's scopes, and the global policies that
+// refuse or hold calls (their refusals name them anyway); the lines of
+// global suspend and alert policies are for the platform team.
+func (a *policyAccess) mayRead(ctx context.Context, p trust.Policy) bool {
+	if p.Scope.Type == storage.TrustPolicyGlobal {
+		return a.admin || len(a.orgs) > 0 && (p.Effect == trust.EffectMinimumLevel || p.Effect == trust.EffectRequireApproval)
+	}
+	return a.managesScope(ctx, p.Scope)
 }
 
 func (k *Kavach) handleListTrustPolicies(w http.ResponseWriter, r *http.Request, view users.SessionView) {
 	ctx := r.Context()
+	acc, err := k.policyAccessOf(ctx, view)
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	if !acc.admin && len(acc.orgs) == 0 {
+		httpx.WriteError(w, http.StatusForbidden, "FORBIDDEN", "Trust policies are for server admins and for owners and admins of organizations.")
+		return
+	}
 	list, err := k.Trust.Policies().List(ctx)
 	if err != nil {
 		k.fail(w, r, err)
 		return
 	}
-	var manages *bool
-	managesAny := func() bool {
-		if manages == nil {
-			m := k.managesAnyOrganization(ctx, view)
-			manages = &m
-		}
-		return *manages
-	}
 	out := make([]trust.Policy, 0, len(list))
 	for _, p := range list {
-		if k.mayReadTrustScope(ctx, view, p.Scope, managesAny) {
+		if acc.mayRead(ctx, p) {
 			out = append(out, p)
 		}
-	}
-	if len(out) == 0 && !managesAny() {
-		httpx.WriteError(w, http.StatusForbidden, "FORBIDDEN", "Trust policies are for server admins and for owners and admins of organizations.")
-		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"epoch": k.Trust.Policies().Epoch(), "policies": out})
 }
@@ -118,12 +126,17 @@ func (k *Kavach) handleCreateTrustPolicy(w http.ResponseWriter, r *http.Request,
 	if !k.decode(w, r, &in) {
 		return
 	}
-	if !k.mayManageTrustScope(r.Context(), view, in.Scope) {
+	acc, err := k.policyAccessOf(r.Context(), view)
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
+	if !acc.managesScope(r.Context(), in.Scope) {
 		httpx.WriteError(w, http.StatusForbidden, "FORBIDDEN",
 			"You may set trust policies for organizations you own or administer and for their agents; other scopes are for server admins.")
 		return
 	}
-	p, err := k.Trust.Policies().Create(r.Context(), policyActor(view), in)
+	p, err := k.Trust.Policies().Create(r.Context(), acc.actor(view), in)
 	if err != nil {
 		k.fail(w, r, err)
 		return
@@ -134,35 +147,40 @@ func (k *Kavach) handleCreateTrustPolicy(w http.ResponseWriter, r *http.Request,
 // trustPolicy loads the policy named in the path and checks the caller
 // may read it (or, with write, change it). A policy the caller may not
 // read is answered as not found.
-func (k *Kavach) trustPolicy(write bool, h func(http.ResponseWriter, *http.Request, users.SessionView, trust.Policy)) func(http.ResponseWriter, *http.Request, users.SessionView) {
+func (k *Kavach) trustPolicy(write bool, h func(http.ResponseWriter, *http.Request, *policyAccess, users.SessionView, trust.Policy)) func(http.ResponseWriter, *http.Request, users.SessionView) {
 	return func(w http.ResponseWriter, r *http.Request, view users.SessionView) {
 		ctx := r.Context()
+		acc, err := k.policyAccessOf(ctx, view)
+		if err != nil {
+			k.fail(w, r, err)
+			return
+		}
 		p, err := k.Trust.Policies().Get(ctx, r.PathValue("id"))
 		if err != nil {
 			k.fail(w, r, err)
 			return
 		}
 		switch {
-		case write && k.mayManageTrustScope(ctx, view, p.Scope), !write && k.mayReadPolicy(ctx, view, p.Scope):
-			h(w, r, view, p)
-		case write && k.mayReadPolicy(ctx, view, p.Scope):
-			httpx.WriteError(w, http.StatusForbidden, "FORBIDDEN", "Only server admins may change this trust policy.")
+		case write && acc.mayWrite(ctx, p), !write && acc.mayRead(ctx, p):
+			h(w, r, acc, view, p)
+		case write && acc.mayRead(ctx, p):
+			k.fail(w, r, trust.ErrPolicyReadOnly)
 		default:
 			k.fail(w, r, trust.ErrPolicyNotFound)
 		}
 	}
 }
 
-func (k *Kavach) handleGetTrustPolicy(w http.ResponseWriter, _ *http.Request, _ users.SessionView, p trust.Policy) {
+func (k *Kavach) handleGetTrustPolicy(w http.ResponseWriter, _ *http.Request, _ *policyAccess, _ users.SessionView, p trust.Policy) {
 	httpx.WriteJSON(w, http.StatusOK, p)
 }
 
-func (k *Kavach) handleUpdateTrustPolicy(w http.ResponseWriter, r *http.Request, view users.SessionView, p trust.Policy) {
+func (k *Kavach) handleUpdateTrustPolicy(w http.ResponseWriter, r *http.Request, acc *policyAccess, view users.SessionView, p trust.Policy) {
 	var in trust.PolicyInput
 	if !k.decode(w, r, &in) {
 		return
 	}
-	out, err := k.Trust.Policies().Update(r.Context(), policyActor(view), p.ID, in)
+	out, err := k.Trust.Policies().Update(r.Context(), acc.actor(view), p.ID, in)
 	if err != nil {
 		k.fail(w, r, err)
 		return
@@ -170,8 +188,8 @@ func (k *Kavach) handleUpdateTrustPolicy(w http.ResponseWriter, r *http.Request,
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
-func (k *Kavach) handleDeleteTrustPolicy(w http.ResponseWriter, r *http.Request, view users.SessionView, p trust.Policy) {
-	if _, err := k.Trust.Policies().Delete(r.Context(), policyActor(view), p.ID); err != nil {
+func (k *Kavach) handleDeleteTrustPolicy(w http.ResponseWriter, r *http.Request, acc *policyAccess, view users.SessionView, p trust.Policy) {
+	if _, err := k.Trust.Policies().Delete(r.Context(), acc.actor(view), p.ID); err != nil {
 		k.fail(w, r, err)
 		return
 	}
@@ -182,12 +200,17 @@ func (k *Kavach) handleDeleteTrustPolicy(w http.ResponseWriter, r *http.Request,
 // who may read it, and for server admins also once it is deleted.
 func (k *Kavach) handleTrustPolicyHistory(w http.ResponseWriter, r *http.Request, view users.SessionView) {
 	ctx := r.Context()
+	acc, err := k.policyAccessOf(ctx, view)
+	if err != nil {
+		k.fail(w, r, err)
+		return
+	}
 	policyID := r.PathValue("id")
 	p, err := k.Trust.Policies().Get(ctx, policyID)
 	switch {
-	case err == nil && !k.mayReadPolicy(ctx, view, p.Scope):
+	case err == nil && !acc.mayRead(ctx, p):
 		err = trust.ErrPolicyNotFound
-	case errors.Is(err, trust.ErrPolicyNotFound) && k.isAdmin(publicUser(view.User)):
+	case errors.Is(err, trust.ErrPolicyNotFound) && acc.admin:
 		err = nil
 	}
 	if err != nil {

@@ -96,7 +96,12 @@ func TestTrustSimulation(t *testing.T) {
 		// A new agent is limited (50): deploys are closed to it, payments
 		// need a person.
 		expect(good.Token, "run", "mcp:deploy:prod", "TRUST_TOO_LOW")
-		expect(good.Token, "pay", "mcp:payments:invoice", "APPROVAL_REQUIRED")
+		held := expect(good.Token, "pay", "mcp:payments:invoice", "APPROVAL_REQUIRED")
+		for _, r := range auditOf(t, e.store, good.Agent.ID) {
+			if r.ID == held.AuditID && (!strings.Contains(string(r.Extra), `"trustPolicy":"tpol_`) || !strings.Contains(string(r.Extra), `"trustLevel":"limited"`)) {
+				t.Fatalf("a policy's APPROVAL_REQUIRED is recorded without it: %s", r.Extra)
+			}
+		}
 
 		// A working day: 50 reads, ten minutes apart from 09:00.
 		workDay := func(key string) {

@@ -242,7 +242,9 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 		}
 	}
 	if d.ApprovalRequired {
+		note := d.trust // a policy's approval keeps its note for the audit record
 		d = s.decideApproval(ctx, req, p, d.Reason, charges, now)
+		d.trust = note
 	} else if d.Allowed && hasLimits(charges) {
 		if ch, l, ok := s.limits.take(charges, now, !req.DryRun); !ok {
 			d = rateLimited(ch, l, p.agent.ID)

@@ -88,7 +88,7 @@ func BenchmarkDecideWithTrustPolicies(b *testing.B) {
 		b.Fatal(err)
 	}
 	add := func(resource string, level trust.Level) {
-		if _, err := pol.Create(b.Context(), trust.Actor{Type: "cli"}, trust.PolicyInput{Name: resource,
+		if _, err := pol.Create(b.Context(), trust.Actor{Type: "cli", Platform: true}, trust.PolicyInput{Name: resource,
 			Scope: trust.PolicyScope{Type: storage.TrustPolicyGlobal}, Effect: trust.EffectMinimumLevel,
 			Resources: []string{resource}, Level: level}); err != nil {
 			b.Fatal(err)

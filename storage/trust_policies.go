@@ -44,15 +44,19 @@ type TrustPolicyRevision struct {
 type TrustPolicies interface {
 	// Epoch is the number of changes ever made to the policies.
 	Epoch(ctx context.Context) (int64, error)
+	// Count returns the number of policies. In a transaction after a
+	// change (which locks the epoch first), no concurrent change can move
+	// it until the transaction ends.
+	Count(ctx context.Context) (int, error)
 	// List returns every policy, by CreatedAt, ID.
 	List(ctx context.Context) ([]TrustPolicy, error)
 	Get(ctx context.Context, id string) (*TrustPolicy, error)
 	// Create stores p at version 1 (UpdatedBy and UpdatedAt set from the
 	// Created ones); ErrAlreadyExists on a duplicate ID.
 	Create(ctx context.Context, p *TrustPolicy) error
-	// Update reads the policy under a row lock, lets fn change its Body
-	// and UpdatedBy, and stores it as the next version, in one
-	// transaction. ErrNotFound when there is none; an error from fn
+	// Update reads the policy under a row lock, lets fn change its Body,
+	// UpdatedBy and UpdatedAt (now when fn leaves it), and stores it as
+	// the next version, in one transaction. ErrNotFound when there is none; an error from fn
 	// writes nothing.
 	Update(ctx context.Context, id string, fn func(*TrustPolicy) error) (*TrustPolicy, error)
 	// Delete removes the policy, keeping its history with a last revision

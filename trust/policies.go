@@ -388,10 +388,13 @@ func appendRecord(ctx context.Context, tx storage.Store, r storage.AuditRecord) 
 }
 
 // Actor names who changes a policy, for its revisions and audit records:
-// Type "user" (ID the user's id) or "cli".
+// Type "user" (ID the user's id) or "cli". Platform is set for server
+// admins and the CLI: they create platform policies and may change any;
+// other actors create organization policies and may change only those.
 type Actor struct {
-	Type string
-	ID   string
+	Type     string
+	ID       string
+	Platform bool
 }
 
 func (a Actor) name() string {
@@ -427,12 +430,11 @@ func (p *Policies) Get(ctx context.Context, policyID string) (Policy, error) {
 	return policyFromRecord(*r)
 }
 
+// policyErr maps a storage error: an id no policy can have (not UTF-8,
+// a NUL) is as unknown as any other.
 func policyErr(err error) error {
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrInvalidValue) {
 		return ErrPolicyNotFound
-	case errors.Is(err, storage.ErrInvalidValue):
-		return invalid("a value cannot be stored: %v", err)
 	}
 	return fmt.Errorf("trust: policies: %w", err)
 }
@@ -448,6 +450,10 @@ func (p *Policies) Create(ctx context.Context, by Actor, in PolicyInput) (Policy
 	if in.Version != 0 {
 		return Policy{}, invalid("version: only for updates")
 	}
+	body.ManagedBy = ManagedByOrganization
+	if by.Platform {
+		body.ManagedBy = ManagedByPlatform
+	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return Policy{}, err
@@ -459,15 +465,15 @@ func (p *Policies) Create(ctx context.Context, by Actor, in PolicyInput) (Policy
 		if err := scopeExists(ctx, tx, in.Scope); err != nil {
 			return err
 		}
-		all, err := tx.TrustPolicies().List(ctx)
-		if err != nil {
-			return err
-		}
-		if len(all) >= MaxPolicies {
-			return ErrTooManyPolicies
-		}
 		if err := tx.TrustPolicies().Create(ctx, rec); err != nil {
 			return err
+		}
+		// Counted after the insert: Create locked the epoch first, so
+		// concurrent creates take turns and none passes the cap.
+		if n, err := tx.TrustPolicies().Count(ctx); err != nil {
+			return err
+		} else if n > MaxPolicies {
+			return ErrTooManyPolicies
 		}
 		if out, err = policyFromRecord(*rec); err != nil {
 			return err
@@ -488,21 +494,27 @@ func (p *Policies) Update(ctx context.Context, by Actor, policyID string, in Pol
 	if err != nil {
 		return Policy{}, err
 	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return Policy{}, err
-	}
 	now := p.now().UTC().Truncate(time.Millisecond)
 	var out Policy
 	err = p.store.InTx(ctx, func(tx storage.Store) error {
 		rec, err := tx.TrustPolicies().Update(ctx, policyID, func(r *storage.TrustPolicy) error {
+			cur, err := policyFromRecord(*r)
+			if err != nil {
+				return err
+			}
 			switch {
+			case !by.Platform && cur.ManagedBy != ManagedByOrganization:
+				return ErrPolicyReadOnly
 			case in.Version != 0 && in.Version != r.Version:
 				return fmt.Errorf("%w: it is at version %d, not %d", ErrPolicyConflict, r.Version, in.Version)
 			case r.ScopeType != in.Scope.Type || r.ScopeID != in.Scope.ID:
 				return invalid("scope: a policy's scope cannot change; delete it and create another")
 			}
-			r.Body, r.UpdatedBy = raw, by.name()
+			body.ManagedBy = cur.ManagedBy
+			if r.Body, err = json.Marshal(body); err != nil {
+				return err
+			}
+			r.UpdatedBy, r.UpdatedAt = by.name(), now
 			return nil
 		})
 		if err != nil {
@@ -525,6 +537,19 @@ func (p *Policies) Delete(ctx context.Context, by Actor, policyID string) (Polic
 	now := p.now().UTC().Truncate(time.Millisecond)
 	var out Policy
 	err := p.store.InTx(ctx, func(tx storage.Store) error {
+		if !by.Platform {
+			// Checked again under the lock Delete takes: managedBy never
+			// changes, so this read cannot be raced.
+			cur, err := tx.TrustPolicies().Get(ctx, policyID)
+			if err != nil {
+				return err
+			}
+			if pol, err := policyFromRecord(*cur); err != nil {
+				return err
+			} else if pol.ManagedBy != ManagedByOrganization {
+				return ErrPolicyReadOnly
+			}
+		}
 		rec, err := tx.TrustPolicies().Delete(ctx, policyID, by.name(), now)
 		if err != nil {
 			return err
@@ -542,8 +567,12 @@ func (p *Policies) Delete(ctx context.Context, by Actor, policyID string) (Polic
 }
 
 func policyWriteErr(err error) error {
-	if errors.Is(err, ErrPolicyInvalid) || errors.Is(err, ErrPolicyConflict) || errors.Is(err, ErrTooManyPolicies) {
+	switch {
+	case errors.Is(err, ErrPolicyInvalid), errors.Is(err, ErrPolicyConflict), errors.Is(err, ErrTooManyPolicies), errors.Is(err, ErrPolicyReadOnly):
 		return err
+	case errors.Is(err, storage.ErrInvalidValue):
+		// check() refuses what the store would; this is the safety net.
+		return invalid("text must be valid UTF-8 without NUL characters")
 	}
 	return policyErr(err)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,7 +98,7 @@ func (f *policyFixture) events(agentID string, sig trust.Signal, n int) {
 
 func (f *policyFixture) policy(in trust.PolicyInput) trust.Policy {
 	f.t.Helper()
-	p, err := f.pol.Create(context.Background(), trust.Actor{Type: "cli"}, in)
+	p, err := f.pol.Create(context.Background(), trust.Actor{Type: "cli", Platform: true}, in)
 	if err != nil {
 		f.t.Fatalf("create %+v: %v", in, err)
 	}
@@ -249,7 +251,7 @@ func TestPolicyReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := op.Create(context.Background(), trust.Actor{Type: "cli"}, trust.PolicyInput{Name: "x", Scope: global(),
+	if _, err := op.Create(context.Background(), trust.Actor{Type: "cli", Platform: true}, trust.PolicyInput{Name: "x", Scope: global(),
 		Effect: trust.EffectMinimumLevel, Resources: []string{"mcp:*"}, Level: trust.LevelElevated}); err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +308,7 @@ func FuzzPolicyInput(f *testing.F) {
 		if json.Unmarshal([]byte(body), &in) != nil {
 			return
 		}
-		p, err := fx.pol.Create(ctx, trust.Actor{Type: "cli"}, in)
+		p, err := fx.pol.Create(ctx, trust.Actor{Type: "cli", Platform: true}, in)
 		switch {
 		case errors.Is(err, trust.ErrPolicyInvalid), errors.Is(err, trust.ErrTooManyPolicies):
 			return
@@ -319,8 +321,84 @@ func FuzzPolicyInput(f *testing.F) {
 		if _, _, err := fx.pol.RefusedScopes(ctx, trust.Subject{Chain: []string{a}}, []string{"mcp"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fx.pol.Delete(ctx, trust.Actor{Type: "cli"}, p.ID); err != nil {
+		if _, err := fx.pol.Delete(ctx, trust.Actor{Type: "cli", Platform: true}, p.ID); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A policy acts again after the score recovered while the agent was idle
+// (nothing stored meanwhile) and fell again.
+func TestPolicyActsAgainAfterIdleRecovery(t *testing.T) {
+	f := newPolicyFixture(t)
+	ctx := context.Background()
+	a := f.agent("a")
+	below := func(v float64) *float64 { return &v }
+	f.policy(trust.PolicyInput{Name: "stop at 30", Scope: global(), Effect: trust.EffectSuspend, BelowScore: below(30)})
+	f.events(a, trust.SignalProbe, 3)
+	if len(f.suspended) != 1 {
+		t.Fatalf("first crossing: suspended %v", f.suspended)
+	}
+	if _, _, err := f.agents.Update(ctx, a, agents.UpdateInput{Status: ptrTo(storage.AgentActive)}); err != nil { // a person resumes it
+		t.Fatal(err)
+	}
+	f.events(a, trust.SignalProbe, 1) // still below: the person is not overruled
+	if len(f.suspended) != 1 {
+		t.Fatalf("suspended again while below the line: %v", f.suspended)
+	}
+	f.now = f.now.Add(28 * 24 * time.Hour) // idle: the score recovers; nothing is stored
+	if br, _, _ := f.trust.Explain(ctx, a); br.Score < 30 {
+		t.Fatalf("no recovery: %v", br.Score)
+	}
+	f.events(a, trust.SignalProbe, 8)
+	if len(f.suspended) != 2 {
+		t.Fatalf("recovered above 30 and fell below again: suspended %v", f.suspended)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// Concurrent creates cannot pass MaxPolicies, on either database: each
+// create locks the epoch before the count.
+func TestPolicyCapUnderConcurrentCreates(t *testing.T) {
+	for _, d := range storagetest.Drivers(t) {
+		t.Run(d.Name, func(t *testing.T) {
+			ctx := context.Background()
+			store := d.Open(t)
+			tr, err := trust.NewService(store, trust.DefaultModel(), trust.DetectorConfig{}, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pol, err := tr.EnablePolicies(ctx, trust.PolicyConfig{Compile: compile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := []byte(`{"name":"x","scope":{"type":"global"},"effect":"alert","belowScore":10,"enabled":false}`)
+			for i := range trust.MaxPolicies - 2 {
+				if err := store.TrustPolicies().Create(ctx, &storage.TrustPolicy{ID: fmt.Sprintf("tpol_%04d", i), ScopeType: "global", Body: body, CreatedBy: "t"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			var created, refused atomic.Int32
+			for range 16 {
+				wg.Go(func() {
+					ten := 10.0
+					_, err := pol.Create(ctx, trust.Actor{Type: "cli", Platform: true}, trust.PolicyInput{Name: "y", Scope: global(), Effect: trust.EffectAlert, BelowScore: &ten})
+					switch {
+					case err == nil:
+						created.Add(1)
+					case errors.Is(err, trust.ErrTooManyPolicies):
+						refused.Add(1)
+					default:
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if n, err := store.TrustPolicies().Count(ctx); err != nil || n != trust.MaxPolicies || created.Load() != 2 || refused.Load() != 14 {
+				t.Fatalf("%d policies (%v), %d created, %d refused", n, err, created.Load(), refused.Load())
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,13 +61,17 @@ type Policy struct {
 	// Level is the level an agent needs (minimum_level, require_approval).
 	Level Level `json:"level,omitempty"`
 	// BelowScore is the score an agent must not fall below (suspend, alert).
-	BelowScore float64   `json:"belowScore,omitempty"`
-	Enabled    bool      `json:"enabled"`
-	Version    int64     `json:"version"`
-	CreatedAt  time.Time `json:"createdAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
-	CreatedBy  string    `json:"createdBy"`
-	UpdatedBy  string    `json:"updatedBy"`
+	BelowScore float64 `json:"belowScore,omitempty"`
+	Enabled    bool    `json:"enabled"`
+	// ManagedBy says who may change the policy: ManagedByPlatform (server
+	// admins and the CLI) or ManagedByOrganization (also the owners and
+	// admins of the organization it is about). Set when it is created.
+	ManagedBy string    `json:"managedBy"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	CreatedBy string    `json:"createdBy"`
+	UpdatedBy string    `json:"updatedBy"`
 }
 
 // policyBody is what the store keeps as a policy's body: everything that
@@ -80,7 +85,14 @@ type policyBody struct {
 	Level      Level        `json:"level,omitempty"`
 	BelowScore float64      `json:"belowScore,omitempty"`
 	Enabled    bool         `json:"enabled"`
+	ManagedBy  string       `json:"managedBy,omitempty"` // empty means ManagedByPlatform
 }
+
+// Who manages a policy.
+const (
+	ManagedByPlatform     = "platform"
+	ManagedByOrganization = "organization"
+)
 
 // PolicyInput is a policy as written by its author: a new one, or the
 // whole of an existing one's new version.
@@ -117,6 +129,9 @@ var (
 	ErrPolicyNotFound  = errors.New("no such trust policy")
 	ErrPolicyConflict  = errors.New("the trust policy changed since it was read")
 	ErrTooManyPolicies = fmt.Errorf("at most %d trust policies may exist", MaxPolicies)
+	// ErrPolicyReadOnly refuses a change to a platform policy by someone
+	// who is not the platform (an organization's owner, say).
+	ErrPolicyReadOnly = errors.New("only server admins may change this trust policy")
 )
 
 func invalid(format string, args ...any) error {
@@ -249,6 +264,6 @@ func policyFromRecord(r storage.TrustPolicy) (Policy, error) {
 	return Policy{
 		ID: r.ID, Name: b.Name, Scope: PolicyScope{Type: r.ScopeType, ID: r.ScopeID}, Effect: b.Effect,
 		Resources: b.Resources, Scopes: b.Scopes, Level: b.Level, BelowScore: b.BelowScore, Enabled: b.Enabled,
-		Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy,
+		ManagedBy: cmp.Or(b.ManagedBy, ManagedByPlatform), Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy,
 	}, nil
 }

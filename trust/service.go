@@ -37,6 +37,9 @@ type Service struct {
 	queued   int            // observations in observed, all agents
 	dropped  map[string]int // observations the queue had no room for, per agent
 	levels   map[string]cachedLevel
+	// levelGen counts stored flushes: a level read before one must not be
+	// cached after it.
+	levelGen uint64
 
 	policies *Policies // nil until EnablePolicies
 }
@@ -117,9 +120,12 @@ func (s *Service) Flush(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				before := ts.Score
-				if ts.State == nil {
-					before = st.Score(now, s.model).Score // no state stored yet: the model's base
+				// The score before this batch: now, or as last stored if
+				// that was higher (a fall while idle, by decay, still
+				// crosses a line), so a recovery while idle counts too.
+				before := st.Score(now, s.model).Score
+				if ts.State != nil {
+					before = max(before, ts.Score)
 				}
 				st.Merge(*delta, s.model)
 				if err := s.encode(ts, st, now); err != nil {
@@ -144,6 +150,7 @@ func (s *Service) Flush(ctx context.Context) error {
 		case err == nil:
 			s.mu.Lock()
 			delete(s.levels, id) // this node reads the new level at once
+			s.levelGen++
 			s.mu.Unlock()
 			if after != nil {
 				after(ctx)
@@ -271,6 +278,7 @@ func (s *Service) LevelOf(ctx context.Context, agentID string) (Level, error) {
 		s.mu.Unlock()
 		return c.level, nil
 	}
+	gen := s.levelGen
 	s.mu.Unlock()
 	st, err := s.State(ctx, agentID)
 	if err != nil {
@@ -281,7 +289,9 @@ func (s *Service) LevelOf(ctx context.Context, agentID string) (Level, error) {
 	if s.levels == nil || len(s.levels) >= 100_000 {
 		s.levels = make(map[string]cachedLevel)
 	}
-	s.levels[agentID] = cachedLevel{l, now}
+	if s.levelGen == gen {
+		s.levels[agentID] = cachedLevel{l, now}
+	}
 	s.mu.Unlock()
 	return l, nil
 }

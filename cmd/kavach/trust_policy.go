@@ -50,7 +50,7 @@ func cmdTrustPolicy(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("trust policy %s: --id is required", sub)
 	}
 	p := k.Trust.Policies()
-	cli := trust.Actor{Type: "cli"}
+	cli := trust.Actor{Type: "cli", Platform: true}
 	switch sub {
 	case "list":
 		list, err := p.List(ctx)

@@ -39,6 +39,9 @@ func testTrustPolicies(t *testing.T, s storage.Store) {
 	if n := epoch(); n != 2 {
 		t.Fatalf("epoch after two creates = %d", n)
 	}
+	if n, err := s.TrustPolicies().Count(ctx); err != nil || n != 2 {
+		t.Fatalf("count = %d, %v", n, err)
+	}
 	got, err := s.TrustPolicies().Update(ctx, "tpol_a", func(p *storage.TrustPolicy) error {
 		if string(p.Body) != `{"v":1}` || p.Version != 1 {
 			t.Fatalf("update saw %+v", p)

@@ -32,15 +32,27 @@ func (r trustPolicies) Epoch(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// changed writes the revision of a change and moves the epoch; the caller
-// is in a transaction.
-func (r trustPolicies) changed(ctx context.Context, p *storage.TrustPolicy, deleted bool, by string, at time.Time) error {
-	if _, err := r.s.exec(ctx, "trust_policies.revision",
-		`INSERT INTO kavach_trust_policy_revision (policy_id, version, body, deleted, changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		p.ID, p.Version, string(p.Body), deleted, by, at.UTC()); err != nil {
-		return err
-	}
+// bump moves the epoch, first thing in every change's transaction: the
+// epoch row's lock makes policy changes take turns (so a count taken
+// after it, as Create's caller does, sees every other change), and always
+// in the same order, epoch then policy, so they cannot deadlock.
+func (r trustPolicies) bump(ctx context.Context) error {
 	return r.s.execOne(ctx, "trust_policies.epoch_bump", `UPDATE kavach_trust_policy_epoch SET epoch = epoch + 1 WHERE id = 1`)
+}
+
+// revision writes the revision of a change; the caller is in a
+// transaction.
+func (r trustPolicies) revision(ctx context.Context, p *storage.TrustPolicy, deleted bool, by string, at time.Time) error {
+	_, err := r.s.exec(ctx, "trust_policies.revision",
+		`INSERT INTO kavach_trust_policy_revision (policy_id, version, body, deleted, changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		p.ID, p.Version, string(p.Body), deleted, by, at.UTC())
+	return err
+}
+
+func (r trustPolicies) Count(ctx context.Context) (int, error) {
+	var n int
+	err := r.s.get(ctx, "trust_policies.count", `SELECT COUNT(*) FROM kavach_trust_policy`, nil, &n)
+	return n, err
 }
 
 func (r trustPolicies) List(ctx context.Context) ([]storage.TrustPolicy, error) {
@@ -71,12 +83,15 @@ func (r trustPolicies) Create(ctx context.Context, p *storage.TrustPolicy) error
 	p.UpdatedAt, p.UpdatedBy, p.Version = p.CreatedAt, p.CreatedBy, 1
 	return r.s.InTx(ctx, func(tx storage.Store) error {
 		st := tx.(*Store)
+		if err := (trustPolicies{st}).bump(ctx); err != nil {
+			return err
+		}
 		if _, err := st.exec(ctx, "trust_policies.create",
 			`INSERT INTO kavach_trust_policy (`+trustPolicyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.ScopeType, p.ScopeID, string(p.Body), p.Version, p.CreatedAt.UTC(), p.UpdatedAt.UTC(), p.CreatedBy, p.UpdatedBy); err != nil {
 			return err
 		}
-		return trustPolicies{st}.changed(ctx, p, false, p.CreatedBy, p.CreatedAt)
+		return trustPolicies{st}.revision(ctx, p, false, p.CreatedBy, p.CreatedAt)
 	})
 }
 
@@ -92,23 +107,29 @@ func (r trustPolicies) Update(ctx context.Context, id string, fn func(*storage.T
 	var out *storage.TrustPolicy
 	err := r.s.InTx(ctx, func(tx storage.Store) error {
 		st := tx.(*Store)
+		if err := (trustPolicies{st}).bump(ctx); err != nil {
+			return err
+		}
 		p, err := trustPolicies{st}.lock(ctx, id)
 		if err != nil {
 			return err
 		}
+		prev := p.UpdatedAt
 		if err := fn(p); err != nil {
 			return err
 		}
 		p.ID = id
 		p.Version++
-		p.UpdatedAt = now()
+		if p.UpdatedAt.Equal(prev) {
+			p.UpdatedAt = now()
+		}
 		if err := st.execOne(ctx, "trust_policies.update",
 			`UPDATE kavach_trust_policy SET body = ?, version = ?, updated_at = ?, updated_by = ? WHERE id = ?`,
 			string(p.Body), p.Version, p.UpdatedAt.UTC(), p.UpdatedBy, id); err != nil {
 			return err
 		}
 		out = p
-		return trustPolicies{st}.changed(ctx, p, false, p.UpdatedBy, p.UpdatedAt)
+		return trustPolicies{st}.revision(ctx, p, false, p.UpdatedBy, p.UpdatedAt)
 	})
 	if err != nil {
 		return nil, err
@@ -120,6 +141,9 @@ func (r trustPolicies) Delete(ctx context.Context, id, by string, at time.Time) 
 	var out *storage.TrustPolicy
 	err := r.s.InTx(ctx, func(tx storage.Store) error {
 		st := tx.(*Store)
+		if err := (trustPolicies{st}).bump(ctx); err != nil {
+			return err
+		}
 		p, err := trustPolicies{st}.lock(ctx, id)
 		if err != nil {
 			return err
@@ -130,7 +154,7 @@ func (r trustPolicies) Delete(ctx context.Context, id, by string, at time.Time) 
 		out = p
 		deleted := *p
 		deleted.Version++
-		return trustPolicies{st}.changed(ctx, &deleted, true, by, at)
+		return trustPolicies{st}.revision(ctx, &deleted, true, by, at)
 	})
 	if err != nil {
 		return nil, err
