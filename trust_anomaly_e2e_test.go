@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -217,17 +216,7 @@ func TestAnomalyFindingsFromLiveTraffic(t *testing.T) {
 		}
 
 		// The agent sees them too.
-		mc, err := e.mcpWith(t, tok.AccessToken)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var call mcp.CallToolRequest
-		call.Params.Name = "my_trust"
-		res, err := mc.CallTool(ctx, call)
-		if err != nil || res.IsError {
-			t.Fatalf("my_trust: %+v %v", res, err)
-		}
-		b, _ := json.Marshal(res.StructuredContent)
+		b := e.myTrust(t, tok.AccessToken)
 		var mine struct {
 			LatestFindings []findingJSON `json:"latestFindings"`
 		}
@@ -236,19 +225,7 @@ func TestAnomalyFindingsFromLiveTraffic(t *testing.T) {
 		}
 
 		// The audit log rebuilds the incremental state.
-		stored, err := e.k.Trust.State(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rebuilt, err := e.k.Trust.RecomputeFromAudit(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := trust.DefaultModel()
-		if rebuilt.Counts != stored.Counts || rebuilt.Events != stored.Events ||
-			math.Abs(rebuilt.Score(stored.LastAt, m).Score-stored.Score(stored.LastAt, m).Score) > 1e-6 {
-			t.Fatalf("rebuilt %+v, stored %+v", rebuilt, stored)
-		}
+		stored := e.recomputeAgrees(t, id)
 		if stored.Counts.Of(trust.SignalAnomaly) != 2 || stored.Counts.Of(trust.SignalAllowed) != 84 {
 			t.Fatalf("stored state %+v", stored)
 		}

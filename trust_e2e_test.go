@@ -88,19 +88,7 @@ func TestTrustScoresFromLiveEvents(t *testing.T) {
 		}
 
 		// The stored state is the audit log's.
-		stored, err := e.k.Trust.State(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rebuilt, err := e.k.Trust.RecomputeFromAudit(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := trust.DefaultModel()
-		if rebuilt.Counts != stored.Counts || rebuilt.Events != stored.Events ||
-			math.Abs(rebuilt.Score(stored.LastAt, m).Score-stored.Score(stored.LastAt, m).Score) > 1e-9 {
-			t.Fatalf("rebuilt %+v, stored %+v", rebuilt, stored)
-		}
+		e.recomputeAgrees(t, id)
 
 		// Tokens carry the level at issuance; my_trust on /mcp explains it.
 		tok, err := (&clientcredentials.Config{ClientID: ac.ClientID, ClientSecret: ac.ClientSecret, TokenURL: e.url + authz.TokenPath,
@@ -111,17 +99,7 @@ func TestTrustScoresFromLiveEvents(t *testing.T) {
 		if lvl := jwtClaims(t, tok.AccessToken)["trust_level"]; lvl != view.Level {
 			t.Fatalf("trust_level claim %v, API level %s", lvl, view.Level)
 		}
-		mc, err := e.mcpWith(t, tok.AccessToken)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var call mcp.CallToolRequest
-		call.Params.Name = "my_trust"
-		res, err := mc.CallTool(ctx, call)
-		if err != nil || res.IsError {
-			t.Fatalf("my_trust: %+v %v", res, err)
-		}
-		b, _ := json.Marshal(res.StructuredContent)
+		b := e.myTrust(t, tok.AccessToken)
 		var mine struct {
 			AgentID string  `json:"agentId"`
 			Score   float64 `json:"score"`
@@ -136,4 +114,47 @@ func TestTrustScoresFromLiveEvents(t *testing.T) {
 		stranger.do("GET", "/api/auth/trust/agents/"+id, nil).mustError(t, 404, "AGENT_NOT_FOUND")
 		owner.do("GET", "/api/auth/trust/agents", nil).mustError(t, 403, "FORBIDDEN")
 	})
+}
+
+// recomputeAgrees checks that the agent's state rebuilt from the audit log
+// is the one the server kept incrementally (events per signal, and the
+// score at the state's last event to 1e-6), and returns the kept one.
+func (e *env) recomputeAgrees(t *testing.T, agentID string) trust.State {
+	t.Helper()
+	ctx := context.Background()
+	stored, err := e.k.Trust.State(ctx, agentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, err := e.k.Trust.RecomputeFromAudit(ctx, agentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := trust.DefaultModel()
+	if rebuilt.Counts != stored.Counts || rebuilt.Events != stored.Events ||
+		math.Abs(rebuilt.Score(stored.LastAt, m).Score-stored.Score(stored.LastAt, m).Score) > 1e-6 {
+		t.Fatalf("agent %s: rebuilt %+v, stored %+v", agentID, rebuilt, stored)
+	}
+	return stored
+}
+
+// myTrust calls the my_trust tool on /mcp with the agent's access token
+// and returns its structured answer.
+func (e *env) myTrust(t *testing.T, accessToken string) []byte {
+	t.Helper()
+	mc, err := e.mcpWith(t, accessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var call mcp.CallToolRequest
+	call.Params.Name = "my_trust"
+	res, err := mc.CallTool(context.Background(), call)
+	if err != nil || res.IsError {
+		t.Fatalf("my_trust: %+v %v", res, err)
+	}
+	b, err := json.Marshal(res.StructuredContent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

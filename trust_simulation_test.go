@@ -3,7 +3,6 @@ package kavach_test
 import (
 	"context"
 	"encoding/json"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -239,21 +238,8 @@ func TestTrustSimulation(t *testing.T) {
 		}
 
 		// Rebuilding both scores from the audit log agrees.
-		for _, id := range []string{good.Agent.ID, prober.Agent.ID} {
-			stored, err := e.k.Trust.State(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rebuilt, err := e.k.Trust.RecomputeFromAudit(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, now := trust.DefaultModel(), e.clock.Now()
-			if rebuilt.Counts != stored.Counts || rebuilt.Events != stored.Events ||
-				math.Abs(rebuilt.Score(now, m).Score-stored.Score(now, m).Score) > 1e-6 {
-				t.Fatalf("agent %s: rebuilt %+v, stored %+v", id, rebuilt, stored)
-			}
-		}
+		e.recomputeAgrees(t, good.Agent.ID)
+		e.recomputeAgrees(t, prober.Agent.ID)
 
 		// The owner resumes the prober: no policy overrules a person until
 		// its score recovers and falls again.
