@@ -2,7 +2,6 @@ package kavach
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -73,7 +72,8 @@ type authorizeToolResult struct {
 	ApprovalID string `json:"approvalId,omitempty" jsonschema_description:"Approval request to poll when code is APPROVAL_REQUIRED"`
 }
 
-// mcpTools are the tools /mcp serves besides whoami.
+// mcpTools are the tools /mcp serves besides whoami: authorize, my_trust
+// and the agent tools of mcp_agent_tools.go.
 func (k *Kavach) mcpTools() []server.ServerTool {
 	authorize := mcpgo.NewTool("authorize",
 		mcpgo.WithDescription("Ask Kavach whether you (the agent this token belongs to) may perform an action on a resource now. "+
@@ -99,7 +99,7 @@ func (k *Kavach) mcpTools() []server.ServerTool {
 		mcpgo.WithOpenWorldHintAnnotation(false),
 		mcpgo.WithOutputSchema[myTrustResult](),
 	)
-	return []server.ServerTool{{Tool: authorize, Handler: k.mcpAuthorize}, {Tool: myTrust, Handler: k.mcpMyTrust}}
+	return append([]server.ServerTool{{Tool: authorize, Handler: k.mcpAuthorize}, {Tool: myTrust, Handler: k.mcpMyTrust}}, k.agentTools()...)
 }
 
 type myTrustResult struct {
@@ -134,43 +134,4 @@ func (k *Kavach) mcpMyTrust(ctx context.Context, _ mcpgo.CallToolRequest) (*mcpg
 	}
 	return mcpgo.NewToolResultStructuredOnly(myTrustResult{AgentID: agentID, Score: b.Score, Level: string(b.Level),
 		Contributions: b.Contributions[:], LatestFindings: toFindingViews(fs)}), nil
-}
-
-func (k *Kavach) mcpAuthorize(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
-	info, ok := mcp.TokenFromContext(ctx)
-	if !ok {
-		return mcpgo.NewToolResultError("no verified access token on this request"), nil
-	}
-	action, err := req.RequireString("action")
-	if err != nil {
-		return mcpgo.NewToolResultError("action: a string is required"), nil
-	}
-	resource, err := req.RequireString("resource")
-	if err != nil {
-		return mcpgo.NewToolResultError("resource: a string is required"), nil
-	}
-	var args json.RawMessage
-	if raw, ok := req.GetArguments()["arguments"]; ok && raw != nil {
-		if _, isObject := raw.(map[string]any); !isObject {
-			return mcpgo.NewToolResultError("arguments: must be an object"), nil
-		}
-		if args, err = json.Marshal(raw); err != nil {
-			return mcpgo.NewToolResultError("arguments: cannot be encoded as JSON"), nil
-		}
-	}
-	agentID, actingFor, chain, err := k.tokenPrincipal(ctx, info.Subject, info.ClientID, info.Actors)
-	if errors.Is(err, agents.ErrAgentNotFound) {
-		return mcpgo.NewToolResultError("this token's client is not an agent"), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	c, _ := ctx.Value(callerKey{}).(caller)
-	d := k.Agents.Decide(ctx, agents.DecideRequest{AgentID: agentID, Action: action, Resource: resource, Arguments: args,
-		IP: c.ip, UserAgent: c.userAgent, TokenID: info.JTI, ActingFor: actingFor, Chain: chain})
-	out := authorizeToolResult{Allowed: d.Allowed, Code: d.Code, AuditID: d.AuditID, ApprovalID: d.ApprovalID}
-	if !d.Allowed {
-		out.Reason = d.Reason
-	}
-	return mcpgo.NewToolResultStructuredOnly(out), nil
 }

@@ -29,7 +29,8 @@ const consumeAttempts = 3
 //
 // A dry run consumes, counts and opens nothing: it answers ALLOWED with the
 // approval that would apply, or APPROVAL_REQUIRED with the pending
-// request's id if there is one.
+// request's id if there is one; with OpenApproval it opens the request
+// (or finds the pending one) as a real call would.
 func (s *Service) decideApproval(ctx context.Context, req DecideRequest, p *principal, reason string, charges []rateCharge, now time.Time) Decision {
 	key := storage.ApprovalKey{AgentID: p.agent.ID, Action: req.Action, Resource: req.Resource, ArgsDigest: argsDigest(req.Arguments)}
 	for range consumeAttempts {
@@ -82,7 +83,7 @@ func (s *Service) useApproval(ctx context.Context, req DecideRequest, p *princip
 // request, opening one unless this is a dry run.
 func (s *Service) requestApproval(ctx context.Context, req DecideRequest, p *principal, reason string, key storage.ApprovalKey, now time.Time) Decision {
 	d := Decision{Code: CodeApprovalRequired, Reason: reason, ApprovalRequired: true}
-	if req.DryRun {
+	if req.DryRun && !req.OpenApproval {
 		ap, err := s.store.Approvals().FindPending(ctx, key, now)
 		switch {
 		case err == nil:

@@ -39,6 +39,9 @@ const (
 	// AuditEventCheckPermission records a dry run: evaluated and recorded,
 	// but not a call (no rate-limit use).
 	AuditEventCheckPermission = "check_permission"
+	// AuditEventRequestApproval records a dry run that opened (or found)
+	// the call's approval request ahead of the call (OpenApproval).
+	AuditEventRequestApproval = "request_approval"
 )
 
 // DecideRequest asks whether an agent may act.
@@ -59,6 +62,11 @@ type DecideRequest struct {
 	// DryRun asks without acting (check_permission): the request is
 	// evaluated, and recorded as a check, but uses no rate limit.
 	DryRun bool
+	// OpenApproval, with DryRun, opens the call's approval request (or
+	// finds the pending one) when the call needs a human's approval, so
+	// that it can be approved before the call is made. Nothing else is
+	// used: no approval is consumed, no rate limit or budget counted.
+	OpenApproval bool
 	// ActingFor and Chain describe, for the audit record, on whose behalf
 	// the agent acts when its credential says so (an access token's sub
 	// and act claims): the user (or agent) it acts for, and the chain of
@@ -130,6 +138,9 @@ func (s *Service) Decide(ctx context.Context, req DecideRequest) Decision {
 	}
 	if req.DryRun {
 		rec.Event = AuditEventCheckPermission
+		if req.OpenApproval {
+			rec.Event = AuditEventRequestApproval
+		}
 	}
 	if d.Allowed {
 		rec.Result = storage.AuditAllow
