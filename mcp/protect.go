@@ -1,0 +1,174 @@
+package mcp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Protection describes an MCP server to protect with Protect.
+type Protection struct {
+	// ResourceConfig is the protected resource: its URL (the tokens'
+	// audience), the authorization server (Kavach's issuer), the scopes it
+	// advertises and requires on every request, and the Verifier
+	// (a JWKSVerifier, or an IntrospectionVerifier for opaque tokens).
+	ResourceConfig
+	// ToolScopes are the scopes a tools/call of a tool needs besides
+	// RequiredScopes. A call without them is answered 403
+	// insufficient_scope with the scopes to ask for (the MCP spec's
+	// step-up), before the server sees it. Every scope here must be in
+	// ScopesSupported.
+	ToolScopes map[string][]string
+	// MaxBodyBytes bounds the JSON-RPC bodies read to find tool calls;
+	// default 4 MiB. Larger requests are refused with 413.
+	MaxBodyBytes int64
+}
+
+// DefaultMaxBodyBytes bounds the request bodies Protect reads.
+const DefaultMaxBodyBytes = 4 << 20
+
+// Validate reports whether p can protect a server.
+func (p Protection) Validate() error {
+	if err := p.ResourceConfig.Validate(); err != nil {
+		return err
+	}
+	for tool, scopes := range p.ToolScopes {
+		for _, s := range scopes {
+			if !slices.Contains(p.ScopesSupported, s) {
+				return fmt.Errorf("mcp: ToolScopes[%q]: scope %q is not in ScopesSupported", tool, s)
+			}
+		}
+	}
+	if p.MaxBodyBytes < 0 {
+		return errors.New("mcp: MaxBodyBytes must not be negative")
+	}
+	return nil
+}
+
+// Protect puts an MCP server (a server.StreamableHTTPServer, or any
+// http.Handler) behind Kavach, in one call:
+//
+//   - its RFC 9728 protected resource metadata at MetadataPath(Resource),
+//     naming the authorization server, for clients to discover;
+//   - every other request needs a valid bearer token for Resource with
+//     RequiredScopes (RequireBearer: 401 with a challenge, 403
+//     insufficient_scope);
+//   - a tools/call of a tool listed in ToolScopes also needs those scopes;
+//   - the verified token reaches tool handlers in the request context
+//     (TokenFromContext): subject, client, actors of a delegation chain,
+//     trust level, scopes.
+//
+// Mount the result at the server's root (it answers the metadata path
+// itself). It returns an error when p does not Validate.
+func Protect(next http.Handler, p Protection) (http.Handler, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	metaPath, err := MetadataPath(p.Resource)
+	if err != nil {
+		return nil, err
+	}
+	if p.MaxBodyBytes == 0 {
+		p.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	prm, _ := metadataURL(p.Resource)
+	guarded := next
+	if len(p.ToolScopes) > 0 {
+		guarded = &toolScopeGuard{next: next, scopes: p.ToolScopes, required: p.RequiredScopes, max: p.MaxBodyBytes, prm: prm}
+	}
+	mux := http.NewServeMux()
+	mux.Handle(metaPath, MetadataHandler(p.ResourceConfig))
+	mux.Handle("/", RequireBearer(p.ResourceConfig, guarded))
+	return mux, nil
+}
+
+// toolScopeGuard refuses tools/call requests whose token lacks the tool's
+// scopes. It reads the JSON-RPC body (bounded) and hands an identical one
+// on.
+type toolScopeGuard struct {
+	next     http.Handler
+	scopes   map[string][]string
+	required []string
+	max      int64
+	prm      string
+}
+
+// rpcMessage is the part of a JSON-RPC request the guards read.
+type rpcMessage struct {
+	Method string          `json:"method"`
+	ID     json.RawMessage `json:"id"`
+	Params struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"params"`
+}
+
+// readCalls reads the body of r and returns it with the JSON-RPC messages
+// it holds (one, or a batch). A body that is not JSON-RPC is handed on
+// unread as far as the guards are concerned: the server answers it.
+func readCalls(w http.ResponseWriter, r *http.Request, max int64) (body []byte, msgs []rpcMessage, tooLarge bool, err error) {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return nil, nil, false, nil
+	}
+	body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, nil, true, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	switch {
+	case len(trimmed) > 0 && trimmed[0] == '[':
+		_ = json.Unmarshal(body, &msgs)
+	case len(trimmed) > 0 && trimmed[0] == '{':
+		var m rpcMessage
+		if json.Unmarshal(body, &m) == nil {
+			msgs = []rpcMessage{m}
+		}
+	}
+	return body, msgs, false, nil
+}
+
+func (g *toolScopeGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, msgs, tooLarge, err := readCalls(w, r, g.max)
+	switch {
+	case tooLarge:
+		writeOAuthError(w, http.StatusRequestEntityTooLarge, jsonError("invalid_request", "The request body is too large."))
+		return
+	case err != nil:
+		return // the client went away mid-body
+	}
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	info, _ := TokenFromContext(r.Context())
+	for _, m := range msgs {
+		if m.Method != "tools/call" {
+			continue
+		}
+		need := g.scopes[m.Params.Name]
+		if info != nil && !hasAll(info.Scopes, need) {
+			all := append(slices.Clone(g.required), need...)
+			newRejection(http.StatusForbidden, "insufficient_scope", g.prm, strings.Join(all, " "),
+				"insufficient_scope", fmt.Sprintf("Calling %q needs scope %s.", m.Params.Name, strings.Join(need, " "))).write(w)
+			return
+		}
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+func hasAll(have, need []string) bool {
+	for _, s := range need {
+		if !slices.Contains(have, s) {
+			return false
+		}
+	}
+	return true
+}
