@@ -1,0 +1,293 @@
+package mcp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// ToolGate decides what a caller may do with an upstream server's tools
+// (package kavach implements it with its decision point).
+type ToolGate interface {
+	// Visible reports, for each tool, whether the caller may see it in
+	// tools/list.
+	Visible(ctx context.Context, info *TokenInfo, tools []string) ([]bool, error)
+	// Call decides a tools/call. It may block, while a person decides on
+	// an approval, until ctx ends.
+	Call(ctx context.Context, info *TokenInfo, tool string, arguments json.RawMessage) (ToolVerdict, error)
+}
+
+// ToolVerdict is a ToolGate's answer to a call.
+type ToolVerdict struct {
+	Allowed bool
+	Code    string // a stable reason code when refused
+	Message string // for the model and its user when refused
+}
+
+// GatewayConfig configures NewGateway.
+type GatewayConfig struct {
+	// Protection is the gateway as a protected resource: its public URL
+	// (the tokens' audience), the authorization server, scopes, tool
+	// scopes and the Verifier.
+	Protection
+	// Upstream is the MCP endpoint the gateway forwards to, e.g.
+	// http://127.0.0.1:9000/mcp. Requests keep their path below the
+	// gateway's own: a request to the gateway's resource path goes to
+	// Upstream.
+	Upstream string
+	// UpstreamHeader is sent with every upstream request (credentials for
+	// the upstream, say). The client's Authorization header is never
+	// forwarded.
+	UpstreamHeader http.Header
+	// Gate decides calls and filters tools/list; required.
+	Gate ToolGate
+	// Transport reaches the upstream; default http.DefaultTransport.
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+}
+
+// maxListBytes bounds a tools/list answer the gateway filters.
+const maxListBytes = 8 << 20
+
+type gatewayCtxKey struct{}
+
+// gatewayRequest is what the proxy remembers about a request for its
+// response: the ids of tools/list requests, whose answers it filters.
+type gatewayRequest struct {
+	listIDs []string
+	info    *TokenInfo
+}
+
+// NewGateway returns a reverse proxy that puts Kavach in front of any
+// Streamable HTTP MCP server: OAuth as Protect does it, each tools/call
+// decided by Gate before it is forwarded (a refused call is answered with
+// a tool error and never reaches the upstream), tools/list answers
+// filtered to the tools the caller may call, and everything else —
+// streaming responses, GET event streams, session ids — passed through
+// untouched. The client's token stays at the gateway.
+func NewGateway(cfg GatewayConfig) (http.Handler, error) {
+	if cfg.Gate == nil {
+		return nil, errors.New("mcp: GatewayConfig.Gate is required")
+	}
+	up, err := url.Parse(cfg.Upstream)
+	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
+		return nil, fmt.Errorf("mcp: GatewayConfig.Upstream %q must be an http or https URL", cfg.Upstream)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	g := &gateway{cfg: cfg, upstream: up}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:        g.rewrite,
+		ModifyResponse: g.modifyResponse,
+		Transport:      cfg.Transport,
+		FlushInterval:  -1, // event streams go out as they come
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() == nil {
+				cfg.Logger.Error("mcp gateway: upstream", "err", err)
+			}
+			writeOAuthError(w, http.StatusBadGateway, jsonError("upstream_unavailable", "The MCP server behind the gateway did not answer."))
+		},
+	}
+	return Protect(g, cfg.Protection)
+}
+
+type gateway struct {
+	cfg      GatewayConfig
+	upstream *url.URL
+	proxy    *httputil.ReverseProxy
+}
+
+func (g *gateway) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(g.upstream)
+	pr.Out.URL.Path, pr.Out.URL.RawPath = g.upstream.Path, g.upstream.RawPath
+	pr.Out.Host = g.upstream.Host
+	pr.Out.Header.Del("Authorization") // the client's token stays here
+	pr.Out.Header.Del("Cookie")
+	for k, vs := range g.cfg.UpstreamHeader {
+		pr.Out.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+}
+
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, msgs, tooLarge, err := readCalls(w, r, g.cfg.MaxBodyBytes)
+	switch {
+	case tooLarge:
+		writeOAuthError(w, http.StatusRequestEntityTooLarge, jsonError("invalid_request", "The request body is too large."))
+		return
+	case err != nil:
+		return
+	}
+	info, _ := TokenFromContext(r.Context())
+	st := &gatewayRequest{info: info}
+	var refused []json.RawMessage
+	for _, m := range msgs {
+		switch m.Method {
+		case "tools/list":
+			st.listIDs = append(st.listIDs, string(m.ID))
+		case "tools/call":
+			v, err := g.cfg.Gate.Call(r.Context(), info, m.Params.Name, m.Params.Arguments)
+			if err != nil {
+				if r.Context().Err() == nil {
+					g.cfg.Logger.Error("mcp gateway: deciding a tool call", "tool", m.Params.Name, "err", err)
+				}
+				v = ToolVerdict{Code: "UNAVAILABLE", Message: "The call could not be decided; try again."}
+			}
+			if !v.Allowed {
+				refused = append(refused, toolRefusal(m.ID, v))
+			}
+		}
+	}
+	if len(refused) > 0 {
+		// A refused call is answered here; with a batch (legacy JSON-RPC)
+		// the whole batch is, so that no part of it runs unchecked.
+		w.Header().Set("Content-Type", "application/json")
+		if len(msgs) == 1 {
+			_, _ = w.Write(refused[0])
+			return
+		}
+		out, _ := json.Marshal(refused)
+		_, _ = w.Write(out)
+		return
+	}
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gatewayCtxKey{}, st)))
+}
+
+// toolRefusal is the JSON-RPC answer to a refused call: a tool result
+// with isError, which the model sees (MCP reports tool-level failures
+// this way, not as protocol errors).
+func toolRefusal(id json.RawMessage, v ToolVerdict) json.RawMessage {
+	text := v.Message
+	if v.Code != "" {
+		text = v.Code + ": " + text
+	}
+	out, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "result": map[string]any{
+		"content": []map[string]any{{"type": "text", "text": text}}, "isError": true,
+		"structuredContent": map[string]any{"code": v.Code, "reason": v.Message},
+	}})
+	return out
+}
+
+// modifyResponse filters tools/list answers, in JSON or in an event
+// stream; everything else passes as it is.
+func (g *gateway) modifyResponse(resp *http.Response) error {
+	st, _ := resp.Request.Context().Value(gatewayCtxKey{}).(*gatewayRequest)
+	if st == nil || len(st.listIDs) == 0 || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxListBytes+1))
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if len(raw) > maxListBytes {
+		return errors.New("mcp gateway: a tools/list answer over 8 MiB")
+	}
+	ctx := resp.Request.Context()
+	ct := resp.Header.Get("Content-Type")
+	var out []byte
+	if strings.HasPrefix(ct, "text/event-stream") {
+		out, err = g.filterStream(ctx, st, raw)
+	} else {
+		out, err = g.filterMessage(ctx, st, raw)
+	}
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(out))
+	resp.ContentLength = int64(len(out))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	return nil
+}
+
+// filterStream filters the data of each event of an SSE body.
+func (g *gateway) filterStream(ctx context.Context, st *gatewayRequest, raw []byte) ([]byte, error) {
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 0, 64<<10), maxListBytes)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if data, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			f, err := g.filterMessage(ctx, st, bytes.TrimSpace(data))
+			if err != nil {
+				return nil, err
+			}
+			out.WriteString("data: ")
+			out.Write(f)
+			out.WriteByte('\n')
+			continue
+		}
+		out.Write(line)
+		out.WriteByte('\n')
+	}
+	return out.Bytes(), sc.Err()
+}
+
+// filterMessage removes from a tools/list result the tools the caller
+// may not call. Messages that are not one of the request's tools/list
+// answers pass unchanged.
+func (g *gateway) filterMessage(ctx context.Context, st *gatewayRequest, raw []byte) ([]byte, error) {
+	var msg struct {
+		ID     json.RawMessage            `json:"id"`
+		Result map[string]json.RawMessage `json:"result"`
+	}
+	if json.Unmarshal(raw, &msg) != nil || msg.Result == nil || !containsID(st.listIDs, msg.ID) {
+		return raw, nil
+	}
+	var tools []json.RawMessage
+	if json.Unmarshal(msg.Result["tools"], &tools) != nil {
+		return raw, nil
+	}
+	names := make([]string, len(tools))
+	for i, t := range tools {
+		var n struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(t, &n)
+		names[i] = n.Name
+	}
+	visible, err := g.cfg.Gate.Visible(ctx, st.info, names)
+	if err != nil {
+		return nil, err
+	}
+	kept := make([]json.RawMessage, 0, len(tools))
+	for i, t := range tools {
+		if i < len(visible) && visible[i] {
+			kept = append(kept, t)
+		}
+	}
+	var full map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &full); err != nil {
+		return raw, nil
+	}
+	msg.Result["tools"], _ = json.Marshal(kept)
+	full["result"], _ = json.Marshal(msg.Result)
+	return json.Marshal(full)
+}
+
+func containsID(ids []string, id json.RawMessage) bool {
+	for _, s := range ids {
+		if s == string(id) {
+			return true
+		}
+	}
+	return false
+}
