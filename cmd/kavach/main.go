@@ -41,6 +41,8 @@ Usage:
   kavach trust recompute [--agent ID] [--write]   rebuild trust scores from the audit log
   kavach trust policy list|show|create|update|delete|history
                                                  manage trust policies (--id, --policy JSON|@FILE)
+  kavach gateway --upstream URL --public-url URL --server-name N [--upstream-header "K: V"]...
+                                                 Kavach in front of an MCP server (docs/protect-an-mcp-server.md)
   kavach keys rotate
   kavach audit verify           check the audit log's hash chain
   kavach version
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAgent(ctx, args[1:], stdout, stderr, getenv)
 	case "trust":
 		err = cmdTrust(ctx, args[1:], stdout, stderr, getenv)
+	case "gateway":
+		err = cmdGateway(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr, getenv)
 	case "audit":

@@ -525,3 +525,67 @@ func TestTrustPolicyCommands(t *testing.T) {
 		})
 	}
 }
+
+// kavach gateway: refuses to start without its upstream, public URL and
+// server name, or for a URL that is not a resource; runs, serves the
+// gateway's metadata naming the server and challenges a request without a
+// token; stops on its context.
+func TestGatewayCommand(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	public := "http://" + addr + "/mcp"
+	env := map[string]string{"KAVACH_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "gw.db"), "KAVACH_SECRET": strings.Repeat("k", 40),
+		"KAVACH_BASE_URL": "http://127.0.0.1:8080", "KAVACH_OAUTH_RESOURCES": public}
+	if code, _, stderr := runCLI(t, env, "", "gateway", "--public-url", public); code == 0 || !strings.Contains(stderr, "required") {
+		t.Fatalf("without upstream: %d %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, env, "", "gateway", "--upstream", "http://127.0.0.1:1/mcp", "--public-url", "http://nowhere.example/mcp",
+		"--server-name", "files", "--gateway-listen", addr); code == 0 || !strings.Contains(stderr, "KAVACH_OAUTH_RESOURCES") {
+		t.Fatalf("a public URL that is no resource: %d %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, env, "", "gateway", "--upstream", "http://127.0.0.1:1/mcp", "--public-url", public,
+		"--server-name", "files", "--upstream-header", "nocolon"); code == 0 || !strings.Contains(stderr, "upstream-header") {
+		t.Fatalf("a bad header: %d %q", code, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errb bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"gateway", "--upstream", "http://127.0.0.1:1/mcp", "--public-url", public, "--server-name", "files",
+			"--gateway-listen", addr, "--upstream-header", "X-Key: s3cret"}, strings.NewReader(""), &out, &errb, envFrom(env))
+	}()
+	var prm map[string]any
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get("http://" + addr + "/.well-known/oauth-protected-resource/mcp")
+		if err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&prm)
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway never listened: %s", errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if prm["resource"] != public || prm["authorization_servers"].([]any)[0] != "http://127.0.0.1:8080" {
+		t.Fatalf("metadata %v", prm)
+	}
+	req, _ := http.NewRequest("POST", public, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "resource_metadata") {
+		t.Fatalf("without a token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("gateway exit %d: %s", code, errb.String())
+	}
+}
