@@ -25,9 +25,9 @@ import (
 func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var (
 		upstreamURL, publicURL, serverName, gwListen string
-		headers                                       stringList
-		toolScopes                                    stringList
-		approvalWait                                  time.Duration
+		headers                                      stringList
+		toolScopes                                   stringList
+		approvalWait                                 time.Duration
 	)
 	o, err := loadWith("gateway", args, stderr, getenv, func(fs *flag.FlagSet) {
 		fs.StringVar(&upstreamURL, "upstream", getenv("KAVACH_GATEWAY_UPSTREAM"), "the upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp (KAVACH_GATEWAY_UPSTREAM)")
