@@ -21,39 +21,38 @@ import (
 	"github.com/kavachos/kavach/users"
 )
 
-// BenchmarkGatewayLatency compares a tools/call made to an mcp-go server
-// directly with the same call through Kavach's gateway (token check,
-// decision with its durable audit record on SQLite, proxying), one caller
-// at a time on loopback, and reports the added p50 and p99.
-func BenchmarkGatewayLatency(b *testing.B) {
+// gatewayBench starts an mcp-go server, Kavach on SQLite and the gateway
+// in front of the server, and returns the server's URL, the gateway's and
+// an agent's token for the gateway.
+func gatewayBench(b *testing.B) (upstreamURL, gwURL, token string) {
 	ctx := context.Background()
 	s := server.NewMCPServer("files", "1.0")
 	s.AddTool(mcpgo.NewTool("read_file"), func(context.Context, mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
 		return mcpgo.NewToolResultText("ok"), nil
 	})
 	up := httptest.NewServer(server.NewStreamableHTTPServer(s, server.WithStateLess(true)))
-	defer up.Close()
+	b.Cleanup(up.Close)
 	kSrv := httptest.NewUnstartedServer(nil)
 	gwSrv := httptest.NewUnstartedServer(nil)
 	base := "http://" + kSrv.Listener.Addr().String()
-	gwURL := "http://" + gwSrv.Listener.Addr().String() + "/mcp"
+	gwURL = "http://" + gwSrv.Listener.Addr().String() + "/mcp"
 	store := storagetestOpenSQLite(b)
 	k, err := kavach.NewWithStore(kavach.Config{BaseURL: base, Secret: testSecret, OAuth: kavach.OAuthConfig{Resources: []string{gwURL}},
 		Logger: discardLogger()}, store)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer k.Close()
+	b.Cleanup(func() { k.Close() })
 	kSrv.Config.Handler = k.Handler()
 	kSrv.Start()
-	defer kSrv.Close()
+	b.Cleanup(kSrv.Close)
 	h, err := k.Gateway(kavach.GatewayOptions{Upstream: up.URL, PublicURL: gwURL, ServerName: "files"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	gwSrv.Config.Handler = h
 	gwSrv.Start()
-	defer gwSrv.Close()
+	b.Cleanup(gwSrv.Close)
 
 	u, err := k.Users.CreateUser(ctx, users.CreateUserInput{Email: "bench@example.com", EmailVerified: true})
 	if err != nil {
@@ -73,33 +72,47 @@ func BenchmarkGatewayLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/etc/motd"}}}`
+	return up.URL, gwURL, tok.AccessToken
+}
+
+// toolCall posts one tools/call to target and checks the answer.
+func toolCall(b *testing.B, client *http.Client, target, bearer string) {
+	req, _ := http.NewRequest("POST", target, strings.NewReader(benchCallBody))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(out), `"ok"`) {
+		b.Fatalf("%s: %d %s", target, resp.StatusCode, out)
+	}
+}
+
+const benchCallBody = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/etc/motd"}}}`
+
+// BenchmarkGatewayLatency compares a tools/call made to an mcp-go server
+// directly with the same call through Kavach's gateway (token check,
+// decision with its durable audit record on SQLite, proxying), one caller
+// at a time on loopback, and reports the added p50 and p99.
+func BenchmarkGatewayLatency(b *testing.B) {
+	upURL, gwURL, token := gatewayBench(b)
 	client := &http.Client{}
-	call := func(target, bearer string) time.Duration {
-		req, _ := http.NewRequest("POST", target, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
+	timed := func(target, bearer string) time.Duration {
 		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		d := time.Since(start)
-		if resp.StatusCode != 200 || !strings.Contains(string(out), `"ok"`) {
-			b.Fatalf("%s: %d %s", target, resp.StatusCode, out)
-		}
-		return d
+		toolCall(b, client, target, bearer)
+		return time.Since(start)
 	}
 	var direct, gateway []time.Duration
 	b.ResetTimer()
 	for b.Loop() {
-		direct = append(direct, call(up.URL, ""))
-		gateway = append(gateway, call(gwURL, tok.AccessToken))
+		direct = append(direct, timed(upURL, ""))
+		gateway = append(gateway, timed(gwURL, token))
 	}
 	b.StopTimer()
 	pct := func(ds []time.Duration, p float64) float64 {
@@ -112,4 +125,22 @@ func BenchmarkGatewayLatency(b *testing.B) {
 	b.ReportMetric(pct(gateway, 0.5), "gateway-p50-µs")
 	b.ReportMetric(pct(gateway, 0.99), "gateway-p99-µs")
 	b.ReportMetric(pct(gateway, 0.5)-pct(direct, 0.5), "added-p50-µs")
+}
+
+// BenchmarkGatewayThroughput is tools/calls per second from 16 callers,
+// to the server directly and through the gateway.
+func BenchmarkGatewayThroughput(b *testing.B) {
+	upURL, gwURL, token := gatewayBench(b)
+	for _, via := range []struct{ name, target, bearer string }{{"direct", upURL, ""}, {"gateway", gwURL, token}} {
+		b.Run(via.name, func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					toolCall(b, client, via.target, via.bearer)
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		})
+	}
 }
