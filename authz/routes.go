@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -91,10 +92,7 @@ var ErrTokenInvalid = errors.New("invalid access token")
 // the grant was not revoked (one indexed read). Audience is the resource
 // server's to check.
 func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessClaims, error) {
-	c, err := s.tokens.parse(token)
-	if errors.Is(err, ErrUnknownKey) && s.reloadKeys(ctx) {
-		c, err = s.tokens.parse(token) // another node may have rotated
-	}
+	c, err := s.parseAccessToken(ctx, token)
 	if err != nil {
 		return nil, errors.Join(ErrTokenInvalid, err)
 	}
@@ -171,4 +169,39 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// maxParsed bounds the parsed-token cache.
+const maxParsed = 10_000
+
+// parseAccessToken checks a token's signature and claims, answering a
+// token seen before from a cache until it expires: a client sends one
+// token with many requests, and the signature check is the costliest
+// part of verifying it. The revocation check is not cached. The claims
+// returned are shared; callers must not change them.
+func (s *Server) parseAccessToken(ctx context.Context, token string) (*AccessClaims, error) {
+	sum := sha256.Sum256([]byte(token))
+	s.parsedMu.Lock()
+	c := s.parsed[sum]
+	s.parsedMu.Unlock()
+	if c != nil {
+		if s.cfg.Now().Unix() < c.ExpiresAt {
+			return c, nil
+		}
+		return nil, fosite.ErrTokenExpired
+	}
+	c, err := s.tokens.parse(token)
+	if errors.Is(err, ErrUnknownKey) && s.reloadKeys(ctx) {
+		c, err = s.tokens.parse(token) // another node may have rotated
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.parsedMu.Lock()
+	if s.parsed == nil || len(s.parsed) >= maxParsed {
+		s.parsed = make(map[[sha256.Size]byte]*AccessClaims)
+	}
+	s.parsed[sum] = c
+	s.parsedMu.Unlock()
+	return c, nil
 }

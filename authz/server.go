@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -154,6 +155,9 @@ type Server struct {
 	fstore   *fositeStore
 	clients  *clientRegistry
 	tokens   *tokenStrategy
+	// parsed caches verified access tokens (parseAccessToken).
+	parsedMu sync.Mutex
+	parsed   map[[sha256.Size]byte]*AccessClaims
 	// resources are cfg.Resources in canonical form, computed once (token
 	// requests and agent credentials check against them).
 	resources []string
