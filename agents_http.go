@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/authz"
+	"github.com/kavachos/kavach/internal/clientip"
 	"github.com/kavachos/kavach/internal/httpx"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/users"
@@ -205,6 +208,12 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 		Arguments json.RawMessage `json:"arguments"`
 		AgentID   string          `json:"agentId"`
 		UserID    string          `json:"userId"`
+		// Token, IP and UserAgent are for resource servers: the access
+		// token a client presented to them, and that client's address
+		// and User-Agent (see resourceServerCaller).
+		Token     string `json:"token"`
+		IP        string `json:"ip"`
+		UserAgent string `json:"userAgent"`
 	}
 	if !k.decode(w, r, &req) {
 		return
@@ -213,7 +222,19 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 		httpx.WriteError(w, http.StatusBadRequest, "INVALID_REQUEST", "agentId and userId: name one principal, not both.")
 		return
 	}
-	who, ok := k.decisionPrincipal(w, r, req.AgentID, req.UserID)
+	ip, ua := k.limits.ip.ClientIP(r), r.UserAgent()
+	var (
+		who decisionCaller
+		ok  bool
+	)
+	if req.Token != "" {
+		who, ip, ua, ok = k.resourceServerCaller(w, r, req.Token, req.IP, req.UserAgent)
+	} else if req.IP != "" || req.UserAgent != "" {
+		httpx.WriteError(w, http.StatusBadRequest, "INVALID_REQUEST", "ip and userAgent: only with token, from a resource server.")
+		return
+	} else {
+		who, ok = k.decisionPrincipal(w, r, req.AgentID, req.UserID)
+	}
 	if !ok {
 		return
 	}
@@ -221,9 +242,8 @@ func (k *Kavach) handleAuthorizeDecision(w http.ResponseWriter, r *http.Request)
 		httpx.WriteError(w, http.StatusBadRequest, "INVALID_REQUEST", "action and resource are required.")
 		return
 	}
-	ip := k.limits.ip.ClientIP(r)
 	d := k.Agents.Decide(r.Context(), agents.DecideRequest{AgentID: who.agentID, UserID: who.userID, Action: req.Action, Resource: req.Resource,
-		Arguments: req.Arguments, IP: ip, UserAgent: r.UserAgent(), TokenID: who.tokenID, ActingFor: who.actingFor, Chain: who.chain})
+		Arguments: req.Arguments, IP: ip, UserAgent: ua, TokenID: who.tokenID, ActingFor: who.actingFor, Chain: who.chain})
 	out := map[string]any{"allowed": d.Allowed, "auditId": d.AuditID}
 	if !d.Allowed {
 		out["code"], out["reason"] = d.Code, d.Reason
@@ -272,6 +292,68 @@ func (k *Kavach) decisionPrincipal(w http.ResponseWriter, r *http.Request, agent
 	}
 	httpx.WriteError(w, http.StatusForbidden, "FORBIDDEN", "Only server admins may ask for another principal.")
 	return decisionCaller{}, false
+}
+
+// resourceServerCaller is the principal of a decision a resource server
+// asks for about a token a client presented to it: the server
+// authenticates with HTTP Basic as an operator-registered confidential
+// client (authz.AuthenticateResourceServer), and the token must be a
+// valid, unrevoked access token of Kavach's. The client's address and
+// User-Agent, when the server passes them, are recorded instead of the
+// server's own. Failed authentications count against the per-IP limit.
+func (k *Kavach) resourceServerCaller(w http.ResponseWriter, r *http.Request, token, ipText, userAgent string) (decisionCaller, netip.Addr, string, bool) {
+	fail := func() (decisionCaller, netip.Addr, string, bool) { return decisionCaller{}, netip.Addr{}, "", false }
+	id, secret, hasBasic := r.BasicAuth()
+	if hasBasic {
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+	}
+	if !hasBasic {
+		w.Header().Set("WWW-Authenticate", `Basic realm="kavach"`)
+		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "A resource server asking about a token authenticates with its client id and secret (HTTP Basic).")
+		return fail()
+	}
+	if _, err := k.OAuth.AuthenticateResourceServer(r.Context(), id, secret); err != nil {
+		if ok, retry := k.limits.perIP.Allow("authorize-rs|"+clientip.RateLimitKey(k.limits.ip.ClientIP(r)), k.cfg.Now()); !ok {
+			tooMany(w, retry)
+			return fail()
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="kavach"`)
+		httpx.WriteError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "The client is unknown, its secret is wrong, or it was not registered by an operator.")
+		return fail()
+	}
+	var ip netip.Addr
+	if ipText != "" {
+		var err error
+		if ip, err = netip.ParseAddr(ipText); err != nil {
+			httpx.WriteError(w, http.StatusBadRequest, "INVALID_REQUEST", "ip: not an IP address.")
+			return fail()
+		}
+	}
+	c, err := k.OAuth.VerifyAccessToken(r.Context(), token)
+	if err != nil {
+		if !errors.Is(err, authz.ErrTokenInvalid) {
+			k.fail(w, r, err)
+			return fail()
+		}
+		httpx.WriteError(w, http.StatusBadRequest, "INVALID_TOKEN", "token: not a valid, unrevoked access token of this server.")
+		return fail()
+	}
+	agentID, actingFor, chain, err := k.tokenPrincipal(r.Context(), c.Subject, c.ClientID, c.Act.Chain())
+	if err != nil {
+		k.fail(w, r, err)
+		return fail()
+	}
+	return decisionCaller{agentID: agentID, actingFor: actingFor, chain: chain, tokenID: c.JTI}, ip, boundUserAgent(userAgent), true
+}
+
+// boundUserAgent bounds a User-Agent a resource server passes on (Decide
+// makes it storable).
+func boundUserAgent(s string) string {
+	if len(s) > 512 {
+		return s[:512]
+	}
+	return s
 }
 
 func agentUnauthorized(w http.ResponseWriter) {

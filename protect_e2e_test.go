@@ -2,6 +2,7 @@ package kavach_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -172,4 +173,129 @@ func TestProtectWithKavachTokens(t *testing.T) {
 			t.Fatal("introspection mode accepted a suspended agent's token")
 		}
 	})
+}
+
+// The kit asking Kavach about each call (KavachDecisions): a call the
+// agent's grants allow goes through, another is refused with a tool error
+// before the server sees it, and the decision's audit record has the
+// client's address. The decision API for resource servers refuses
+// callers that are not operator-registered clients, bad secrets and bad
+// tokens.
+func TestProtectWithKavachDecisions(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		srv := httptest.NewUnstartedServer(nil)
+		resource := "http://" + srv.Listener.Addr().String() + "/mcp"
+		e := newEnv(t, open, func(c *kavach.Config) {
+			c.OAuth.Resources = []string{resource}
+			c.AdminEmails = []string{"platform@example.com"}
+		})
+		admin := e.newAdmin(t, "platform@example.com")
+		var rs agentClient
+		admin.do("POST", "/api/auth/admin/oauth2/clients", map[string]any{"client_name": "files server",
+			"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic"}).must(t, 201).decode(t, &rs)
+		var seen atomic.Pointer[mcp.TokenInfo]
+		v, err := mcp.NewJWKSVerifier(mcp.JWKSConfig{Issuer: e.url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := mcp.Protect(filesServer(&seen), mcp.Protection{
+			ResourceConfig: mcp.ResourceConfig{Resource: resource, AuthorizationServers: []string{e.url},
+				ScopesSupported: []string{"mcp"}, RequiredScopes: []string{"mcp"}, Verifier: v},
+			Calls: mcp.KavachDecisions{Issuer: e.url, ServerName: "files", ClientID: rs.ClientID, ClientSecret: rs.ClientSecret},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Config.Handler = h
+		srv.Start()
+		t.Cleanup(srv.Close)
+
+		owner := e.client()
+		owner.signUp("owner@example.com")
+		var ag agentCreated
+		owner.do("POST", "/api/auth/agents", map[string]any{"name": "bot",
+			"permissions": []map[string]any{{"resource": "mcp:files:read_file", "actions": []string{"call"}}}}).must(t, 201).decode(t, &ag)
+		ac := oauthClientFor(t, owner, ag.Agent.ID)
+		status, out := e.tokenRequest(t, ac, url.Values{"grant_type": {"client_credentials"}, "scope": {"mcp"}, "resource": {resource}})
+		if status != 200 {
+			t.Fatalf("token: %d %v", status, out)
+		}
+		tok := out["access_token"].(string)
+		ctx := context.Background()
+		c, err := mcpclient.NewStreamableHttpClient(resource, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + tok}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Initialize(ctx, mcpgo.InitializeRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		call := func(tool string) *mcpgo.CallToolResult {
+			var req mcpgo.CallToolRequest
+			req.Params.Name, req.Params.Arguments = tool, map[string]any{"path": "/tmp/x"}
+			res, err := c.CallTool(ctx, req)
+			if err != nil {
+				t.Fatalf("%s: %v", tool, err)
+			}
+			return res
+		}
+		if res := call("read_file"); res.IsError {
+			t.Fatalf("read_file: %+v", res)
+		}
+		seen.Store(nil)
+		res := call("delete_file")
+		if !res.IsError || !strings.Contains(res.Content[0].(mcpgo.TextContent).Text, "PERMISSION_DENIED") || seen.Load() != nil {
+			t.Fatalf("delete_file: %+v (the server saw %v)", res, seen.Load())
+		}
+		recs, _, err := e.store.Audit().Query(ctx, storage.AuditFilter{AgentID: ag.Agent.ID, Event: "authorize"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 2 || recs[1].Resource != "mcp:files:read_file" || recs[1].IP != "127.0.0.1" || recs[1].ArgsDigest == "" || recs[0].Reason != "PERMISSION_DENIED" {
+			t.Fatalf("audit records %+v", recs)
+		}
+
+		// The decision API for resource servers refuses the wrong callers.
+		ask := func(user, pass string, body map[string]any) *response {
+			cl := e.client()
+			if user != "" {
+				cl.headers["Authorization"] = "Basic " + basicAuth(user, pass)
+			}
+			return cl.do("POST", "/api/auth/authorize", body)
+		}
+		q := map[string]any{"token": tok, "action": "call", "resource": "mcp:files:read_file"}
+		ask("", "", q).mustError(t, 401, "UNAUTHENTICATED")
+		ask(rs.ClientID, "wrong", q).mustError(t, 401, "UNAUTHENTICATED")
+		ask(ac.ClientID, ac.ClientSecret, q).mustError(t, 401, "UNAUTHENTICATED") // an agent's client is no resource server
+		ask(rs.ClientID, rs.ClientSecret, map[string]any{"token": "nope", "action": "call", "resource": "mcp:files:read_file"}).mustError(t, 400, "INVALID_TOKEN")
+		ask(rs.ClientID, rs.ClientSecret, map[string]any{"token": tok, "action": "call", "resource": "mcp:files:read_file", "ip": "not-an-ip"}).mustError(t, 400, "INVALID_REQUEST")
+		var d decision
+		ask(rs.ClientID, rs.ClientSecret, q).must(t, 200).decode(t, &d)
+		if !d.Allowed {
+			t.Fatalf("the resource server's own question: %+v", d)
+		}
+		e.client().do("POST", "/api/auth/authorize", map[string]any{"action": "read", "resource": "mcp:x", "ip": "10.0.0.1"}).mustError(t, 400, "INVALID_REQUEST")
+
+		// Introspection of another client's token is for operator clients
+		// too: another user's agent client learns nothing.
+		intruder := e.client()
+		intruder.signUp("intruder@example.com")
+		var other agentCreated
+		intruder.do("POST", "/api/auth/agents", map[string]any{"name": "snoop",
+			"permissions": []map[string]any{{"resource": "mcp:*", "actions": []string{"read"}}}}).must(t, 201).decode(t, &other)
+		oc := oauthClientFor(t, intruder, other.Agent.ID)
+		if a := e.postForm(t, authz.IntrospectPath, url.Values{"token": {tok}}, oc.ClientID, oc.ClientSecret); a.Status != 200 || a.Body["active"] != false {
+			t.Fatalf("an agent's client introspected another's token: %+v", a)
+		}
+		if a := e.postForm(t, authz.IntrospectPath, url.Values{"token": {tok}}, rs.ClientID, rs.ClientSecret); a.Status != 200 || a.Body["active"] != true {
+			t.Fatalf("the operator's resource server: %+v", a)
+		}
+	})
+}
+
+func basicAuth(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(user) + ":" + url.QueryEscape(pass)))
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -324,4 +325,40 @@ func (s *Server) AgentForClient(ctx context.Context, clientID string) (*storage.
 		return nil, ErrClientNotFound
 	}
 	return a, err
+}
+
+// ErrNotResourceServer refuses a client that may not ask about others'
+// tokens: unknown, wrong secret, public, or not registered by an operator.
+var ErrNotResourceServer = errors.New("authz: not an operator-registered confidential client")
+
+// AuthenticateResourceServer checks the credentials of a resource server:
+// an operator-registered (kavach client create, admin API) confidential
+// client with a secret. Such clients may introspect other clients' access
+// tokens, and ask for decisions about them (POST /api/auth/authorize with
+// "token"). The comparison takes the same time whatever the secret.
+func (s *Server) AuthenticateResourceServer(ctx context.Context, clientID, secret string) (*Client, error) {
+	c, err := s.Client(ctx, clientID)
+	if err != nil || c.IsPublic() || c.Record.SecretHash == "" || !s.operatorClient(ctx, c) {
+		_ = secretHasher{}.Compare(ctx, []byte(strings.Repeat("0", 64)), []byte(secret)) // the same work either way
+		return nil, ErrNotResourceServer
+	}
+	if err := (secretHasher{}).Compare(ctx, c.GetHashedSecret(), []byte(secret)); err != nil {
+		return nil, ErrNotResourceServer
+	}
+	return c, nil
+}
+
+// operatorClient reports whether c was registered by an operator (kavach
+// client create, the admin API): preregistered, and not the client of an
+// agent a user owns (which its owner registers, also as preregistered).
+// Only such clients may ask about other clients' tokens.
+func (s *Server) operatorClient(ctx context.Context, c *Client) bool {
+	if c.Record.Source != storage.ClientSourcePreregistered {
+		return false
+	}
+	a, err := s.store.Agents().GetByClientID(ctx, c.GetID())
+	if errors.Is(err, storage.ErrNotFound) {
+		return true // registered before every client had an agent
+	}
+	return err == nil && a.OwnerUserID == nil
 }

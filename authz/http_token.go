@@ -10,7 +10,6 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/kavachos/kavach/storage"
 )
 
 // handleToken is the token endpoint: authorization_code, refresh_token,
@@ -222,7 +221,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	use, ar, err := s.provider.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), newSession())
-	if err == nil && !mayIntrospect(client, ar, use) {
+	if err == nil && !s.mayIntrospect(ctx, client, ar, use) {
 		err = fosite.ErrInactiveToken // others' tokens look inactive: no oracle
 	}
 	if err == nil && !s.agentMayAct(ctx, ar.GetClient().GetID()) {
@@ -236,9 +235,10 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 }
 
 // mayIntrospect: a client may introspect its own tokens; operator-registered
-// clients (resource servers) may also introspect others' access tokens.
-// Nobody learns about another client's refresh tokens.
-func mayIntrospect(caller fosite.Client, ar fosite.AccessRequester, use fosite.TokenUse) bool {
+// clients (resource servers; see operatorClient) may also introspect
+// others' access tokens. Nobody learns about another client's refresh
+// tokens, and an agent's own client is no resource server.
+func (s *Server) mayIntrospect(ctx context.Context, caller fosite.Client, ar fosite.AccessRequester, use fosite.TokenUse) bool {
 	if ar == nil || ar.GetClient() == nil {
 		return false
 	}
@@ -246,7 +246,7 @@ func mayIntrospect(caller fosite.Client, ar fosite.AccessRequester, use fosite.T
 		return true
 	}
 	c, ok := caller.(*Client)
-	return ok && use == fosite.AccessToken && c.Record.Source == storage.ClientSourcePreregistered
+	return ok && use == fosite.AccessToken && s.operatorClient(ctx, c)
 }
 
 // handleRevoke is RFC 7009. Revoking a refresh token also revokes the

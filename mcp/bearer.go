@@ -13,6 +13,10 @@ import (
 
 type tokenKey struct{}
 
+// rawTokenKey carries the bearer token itself, for a CallGate that asks
+// the authorization server about it (KavachDecisions).
+type rawTokenKey struct{}
+
 // TokenFromContext returns the token RequireBearer verified for the request
 // whose context ctx is (or derives from). Tool handlers of an mcp-go server
 // behind RequireBearer get it from the ctx they are called with.
@@ -152,7 +156,8 @@ func (g *bearerGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	g.next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, tokenKey{}, info)))
+	ctx = context.WithValue(ctx, tokenKey{}, info)
+	g.next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, rawTokenKey{}, token)))
 }
 
 // audienceMatches reports whether the token was issued for this resource.

@@ -2,10 +2,12 @@ package mcp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,9 +26,18 @@ type Protection struct {
 	// step-up), before the server sees it. Every scope here must be in
 	// ScopesSupported.
 	ToolScopes map[string][]string
+	// Calls, when set, decides every tools/call before the server sees
+	// it (KavachDecisions asks Kavach's decision point). A refused call is
+	// answered with a tool error naming the reason.
+	Calls CallGate
 	// MaxBodyBytes bounds the JSON-RPC bodies read to find tool calls;
 	// default 4 MiB. Larger requests are refused with 413.
 	MaxBodyBytes int64
+}
+
+// CallGate decides tool calls.
+type CallGate interface {
+	Call(ctx context.Context, info *TokenInfo, tool string, arguments json.RawMessage) (ToolVerdict, error)
 }
 
 // DefaultMaxBodyBytes bounds the request bodies Protect reads.
@@ -78,8 +89,9 @@ func Protect(next http.Handler, p Protection) (http.Handler, error) {
 	}
 	prm, _ := metadataURL(p.Resource)
 	guarded := next
-	if len(p.ToolScopes) > 0 {
-		guarded = &toolScopeGuard{next: next, scopes: p.ToolScopes, required: p.RequiredScopes, max: p.MaxBodyBytes, prm: prm}
+	if len(p.ToolScopes) > 0 || p.Calls != nil {
+		guarded = &toolGuard{next: next, scopes: p.ToolScopes, required: p.RequiredScopes, calls: p.Calls, max: p.MaxBodyBytes, prm: prm,
+			logger: p.logger()}
 	}
 	mux := http.NewServeMux()
 	mux.Handle(metaPath, MetadataHandler(p.ResourceConfig))
@@ -87,15 +99,31 @@ func Protect(next http.Handler, p Protection) (http.Handler, error) {
 	return mux, nil
 }
 
-// toolScopeGuard refuses tools/call requests whose token lacks the tool's
-// scopes. It reads the JSON-RPC body (bounded) and hands an identical one
-// on.
-type toolScopeGuard struct {
+// toolGuard refuses tools/call requests whose token lacks the tool's
+// scopes, or that the CallGate refuses. It reads the JSON-RPC body
+// (bounded) and hands an identical one on.
+type toolGuard struct {
 	next     http.Handler
 	scopes   map[string][]string
 	required []string
+	calls    CallGate
 	max      int64
 	prm      string
+	logger   *slog.Logger
+}
+
+// callerKey carries the client's address and User-Agent to a CallGate.
+type callerKey struct{}
+
+type callerInfo struct {
+	remoteAddr, userAgent string
+}
+
+func (p Protection) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
 }
 
 // rpcMessage is the part of a JSON-RPC request the guards read.
@@ -136,7 +164,7 @@ func readCalls(w http.ResponseWriter, r *http.Request, max int64) (body []byte, 
 	return body, msgs, false, nil
 }
 
-func (g *toolScopeGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (g *toolGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, msgs, tooLarge, err := readCalls(w, r, g.max)
 	switch {
 	case tooLarge:
@@ -159,6 +187,26 @@ func (g *toolScopeGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			newRejection(http.StatusForbidden, "insufficient_scope", g.prm, strings.Join(all, " "),
 				"insufficient_scope", fmt.Sprintf("Calling %q needs scope %s.", m.Params.Name, strings.Join(need, " "))).write(w)
 			return
+		}
+	}
+	if g.calls != nil && info != nil {
+		ctx := context.WithValue(r.Context(), callerKey{}, callerInfo{remoteAddr: r.RemoteAddr, userAgent: r.UserAgent()})
+		for _, m := range msgs {
+			if m.Method != "tools/call" {
+				continue
+			}
+			v, err := g.calls.Call(ctx, info, m.Params.Name, m.Params.Arguments)
+			if err != nil {
+				if ctx.Err() == nil {
+					g.logger.Error("mcp: deciding a tool call", "tool", m.Params.Name, "err", err)
+				}
+				v = ToolVerdict{Code: "UNAVAILABLE", Message: "The call could not be decided; try again."}
+			}
+			if !v.Allowed {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(toolRefusal(m.ID, v))
+				return
+			}
 		}
 	}
 	g.next.ServeHTTP(w, r)
