@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
-
 )
 
 // handleToken is the token endpoint: authorization_code, refresh_token,
