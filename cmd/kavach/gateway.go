@@ -82,22 +82,7 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	logger.Info("kavach gateway is running", "listen", ln.Addr().String(), "public", publicURL, "upstream", upstreamURL, "server", serverName)
 	fmt.Fprintf(stdout, "Kavach gateway is listening on http://%s — %s → %s\n", ln.Addr(), publicURL, upstreamURL)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("gateway stopped: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("gateway shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serveUntilDone(ctx, srv, ln, o.shutdownTimeout, logger)
 }
 
 func firstNonEmpty(vs ...string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os/signal"
@@ -48,6 +49,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		"env", cfg.Env, "database", k.Store.Dialect(), "version", kavach.Version)
 	fmt.Fprintf(stdout, "Kavach is listening on http://%s — public URL %s\n", ln.Addr(), cfg.BaseURL)
 
+	if err := serveUntilDone(ctx, srv, ln, o.shutdownTimeout, logger); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// serveUntilDone serves ln until ctx ends, then shuts srv down, waiting
+// up to timeout for requests in flight.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration, logger *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -55,8 +66,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("server stopped: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down; waiting for in-flight requests", "timeout", o.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	logger.Info("shutting down; waiting for in-flight requests", "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -64,7 +75,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	logger.Info("stopped")
 	return nil
 }
 
