@@ -35,6 +35,9 @@ type GatewayOptions struct {
 	// scope the server knows.
 	RequiredScopes []string
 	ToolScopes     map[string][]string
+	// AllowedOrigins are browser origins allowed besides the gateway's own
+	// (see mcp.Protection.AllowedOrigins).
+	AllowedOrigins []string
 	// ApprovalWait is how long a call that needs a person's approval waits
 	// for it before answering APPROVAL_REQUIRED; default 50 s (MCP clients
 	// commonly give up on a request after 60 s). 0 uses the default;
@@ -83,7 +86,7 @@ func (k *Kavach) Gateway(o GatewayOptions) (http.Handler, error) {
 		Protection: mcp.Protection{ResourceConfig: mcp.ResourceConfig{
 			Resource: o.PublicURL, AuthorizationServers: []string{k.cfg.BaseURL}, ScopesSupported: supported,
 			RequiredScopes: o.RequiredScopes, ResourceName: o.ServerName, Verifier: mcpVerifier{k.OAuth, k.Agents}, Logger: k.cfg.Logger,
-		}, ToolScopes: o.ToolScopes},
+		}, ToolScopes: o.ToolScopes, AllowedOrigins: o.AllowedOrigins},
 		Upstream: o.Upstream, UpstreamHeader: o.UpstreamHeader, Logger: k.cfg.Logger,
 		Gate: toolGate{k: k, server: o.ServerName, wait: o.ApprovalWait},
 	})

@@ -33,6 +33,12 @@ type Protection struct {
 	// MaxBodyBytes bounds the JSON-RPC bodies read to find tool calls;
 	// default 4 MiB. Larger requests are refused with 413.
 	MaxBodyBytes int64
+	// AllowedOrigins are the origins ("https://app.example.com") browser
+	// clients may call from, besides the resource's own. A request whose
+	// Origin header names another is refused with 403, as the MCP
+	// transport asks against DNS rebinding. Requests without an Origin
+	// header (every non-browser client) are not affected.
+	AllowedOrigins []string
 }
 
 // CallGate decides tool calls.
@@ -94,9 +100,25 @@ func Protect(next http.Handler, p Protection) (http.Handler, error) {
 			logger: p.logger()}
 	}
 	mux := http.NewServeMux()
-	mux.Handle(metaPath, MetadataHandler(p.ResourceConfig))
-	mux.Handle("/", RequireBearer(p.ResourceConfig, guarded))
+	mux.Handle(metaPath, MetadataHandler(p.ResourceConfig)) // public, any origin
+	mux.Handle("/", originGuard(p, RequireBearer(p.ResourceConfig, guarded)))
 	return mux, nil
+}
+
+// originGuard refuses requests from browsers on origins p does not allow.
+func originGuard(p Protection, next http.Handler) http.Handler {
+	own, _ := parseResource(p.Resource)
+	allowed := []string{own.Scheme + "://" + own.Host}
+	for _, o := range p.AllowedOrigins {
+		allowed = append(allowed, strings.TrimSuffix(o, "/"))
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && !slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, o) }) {
+			writeOAuthError(w, http.StatusForbidden, jsonError("invalid_request", "Requests from this origin are not allowed."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // toolGuard refuses tools/call requests whose token lacks the tool's

@@ -318,6 +318,27 @@ func TestProtect(t *testing.T) {
 		t.Fatalf("a body over the bound: %d", resp.StatusCode)
 	}
 
+	// A browser on another origin is refused (DNS rebinding), with or
+	// without a token; the resource's own origin is not.
+	for _, c := range []struct {
+		origin string
+		want   int
+	}{{"http://evil.example.com", 403}, {url, 401}, {"", 401}} {
+		req, _ := http.NewRequest("POST", url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Fatalf("origin %q: %d, want %d", c.origin, resp.StatusCode, c.want)
+		}
+	}
+
 	// Protect refuses a tool scope the resource does not advertise.
 	v, _ := NewJWKSVerifier(JWKSConfig{Issuer: j.issuer})
 	if _, err := Protect(http.NotFoundHandler(), Protection{ResourceConfig: ResourceConfig{Resource: url + "/mcp",

@@ -27,6 +27,7 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		upstreamURL, publicURL, serverName, gwListen string
 		headers                                      stringList
 		toolScopes                                   stringList
+		origins                                      stringList
 		approvalWait                                 time.Duration
 	)
 	o, err := loadWith("gateway", args, stderr, getenv, func(fs *flag.FlagSet) {
@@ -36,6 +37,7 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		fs.StringVar(&gwListen, "gateway-listen", firstNonEmpty(getenv("KAVACH_GATEWAY_LISTEN"), "127.0.0.1:8081"), "where the gateway listens (KAVACH_GATEWAY_LISTEN)")
 		fs.Var(&headers, "upstream-header", `a header sent upstream with every request, "Name: value" (repeatable; the client's token never is)`)
 		fs.Var(&toolScopes, "tool-scope", `a scope a tool's calls need, "tool=scope" (repeatable)`)
+		fs.Var(&origins, "allowed-origin", `a browser origin that may call the gateway besides its own, "https://app.example.com" (repeatable)`)
 		fs.DurationVar(&approvalWait, "approval-wait", kavach.DefaultApprovalWait, "how long a call that needs approval waits for it (0: answer APPROVAL_REQUIRED at once)")
 	})
 	if err != nil {
@@ -45,7 +47,7 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return errors.New("gateway: --upstream, --public-url and --server-name are required")
 	}
 	opts := kavach.GatewayOptions{Upstream: upstreamURL, PublicURL: publicURL, ServerName: serverName,
-		UpstreamHeader: http.Header{}, ToolScopes: map[string][]string{}, ApprovalWait: approvalWait}
+		UpstreamHeader: http.Header{}, ToolScopes: map[string][]string{}, ApprovalWait: approvalWait, AllowedOrigins: origins}
 	if approvalWait == 0 {
 		opts.ApprovalWait = -1
 	}
