@@ -111,6 +111,7 @@ func addTools(s *server.MCPServer) {
 	})
 	s.AddTool(mcp.NewTool("test_sampling", mcp.WithDescription("Conformance tool test_sampling"), mcp.WithString("prompt", mcp.Required())), func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		prompt := req.GetString("prompt", "")
+		//lint:ignore SA1019 the conformance scenario tools-call-sampling still calls it
 		res, err := server.ServerFromContext(ctx).RequestSampling(ctx, mcp.CreateMessageRequest{CreateMessageParams: mcp.CreateMessageParams{
 			Messages: []mcp.SamplingMessage{{Role: mcp.RoleUser, Content: mcp.NewTextContent(prompt)}}, MaxTokens: 100}})
 		if err != nil {
