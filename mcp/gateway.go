@@ -128,6 +128,9 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case tooLarge:
 		writeOAuthError(w, http.StatusRequestEntityTooLarge, jsonError("invalid_request", "The request body is too large."))
 		return
+	case errors.Is(err, errUnreadable):
+		writeUnreadable(w, r)
+		return
 	case err != nil:
 		return
 	}
@@ -137,12 +140,12 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, m := range msgs {
 		switch m.Method {
 		case "tools/list":
-			st.listIDs = append(st.listIDs, string(m.ID))
+			st.listIDs = append(st.listIDs, canonicalID(m.ID))
 		case "tools/call":
-			v, err := g.cfg.Gate.Call(r.Context(), info, m.Params.Name, m.Params.Arguments)
+			v, err := g.cfg.Gate.Call(r.Context(), info, m.Name, m.Arguments)
 			if err != nil {
 				if r.Context().Err() == nil {
-					g.cfg.Logger.Error("mcp gateway: deciding a tool call", "tool", m.Params.Name, "err", err)
+					g.cfg.Logger.Error("mcp gateway: deciding a tool call", "tool", m.Name, "err", err)
 				}
 				v = ToolVerdict{Code: "UNAVAILABLE", Message: "The call could not be decided; try again."}
 			}
@@ -284,10 +287,26 @@ func (g *gateway) filterMessage(ctx context.Context, st *gatewayRequest, raw []b
 }
 
 func containsID(ids []string, id json.RawMessage) bool {
+	c := canonicalID(id)
 	for _, s := range ids {
-		if s == string(id) {
+		if s == c {
 			return true
 		}
 	}
 	return false
+}
+
+// canonicalID spells a JSON-RPC id one way, so that the answer's id
+// matches the request's however either was written ("\u0031" is "1", 1.0
+// is 1).
+func canonicalID(id json.RawMessage) string {
+	var v any
+	if json.Unmarshal(id, &v) != nil {
+		return string(id)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return string(id)
+	}
+	return string(b)
 }

@@ -152,18 +152,26 @@ func (p Protection) logger() *slog.Logger {
 type rpcMessage struct {
 	Method string          `json:"method"`
 	ID     json.RawMessage `json:"id"`
-	Params struct {
-		Name      string          `json:"name"`
-		Arguments json.RawMessage `json:"arguments"`
-	} `json:"params"`
+	Params json.RawMessage `json:"params"`
+	// Name and Arguments are a tools/call's (readCalls fills them).
+	Name      string          `json:"-"`
+	Arguments json.RawMessage `json:"-"`
 }
 
-// readCalls reads the body of r and returns it with the JSON-RPC messages
-// it holds (one, or a batch). A body that is not JSON-RPC is handed on
-// unread as far as the guards are concerned: the server answers it.
+// errUnreadable refuses a request body the guards cannot read as JSON-RPC:
+// what they cannot read they cannot check, so it is not forwarded.
+var errUnreadable = errors.New("the body is not a JSON-RPC message or batch")
+
+// readCalls reads the body of a POST and returns it with the JSON-RPC
+// messages it holds (one, or a batch). A body that is not JSON-RPC, or a
+// tools/call whose params are not an object with a string name, gives
+// errUnreadable; so does a compressed body (Content-Encoding).
 func readCalls(w http.ResponseWriter, r *http.Request, max int64) (body []byte, msgs []rpcMessage, tooLarge bool, err error) {
 	if r.Method != http.MethodPost || r.Body == nil {
 		return nil, nil, false, nil
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, nil, false, errUnreadable
 	}
 	body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	var mbe *http.MaxBytesError
@@ -175,15 +183,47 @@ func readCalls(w http.ResponseWriter, r *http.Request, max int64) (body []byte, 
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	switch {
-	case len(trimmed) > 0 && trimmed[0] == '[':
-		_ = json.Unmarshal(body, &msgs)
-	case len(trimmed) > 0 && trimmed[0] == '{':
-		var m rpcMessage
-		if json.Unmarshal(body, &m) == nil {
-			msgs = []rpcMessage{m}
+	case len(trimmed) == 0:
+		return body, nil, false, nil
+	case trimmed[0] == '[':
+		if json.Unmarshal(body, &msgs) != nil {
+			return nil, nil, false, errUnreadable
 		}
+	case trimmed[0] == '{':
+		var m rpcMessage
+		if json.Unmarshal(body, &m) != nil {
+			return nil, nil, false, errUnreadable
+		}
+		msgs = []rpcMessage{m}
+	default:
+		return nil, nil, false, errUnreadable
+	}
+	for i := range msgs {
+		if msgs[i].Method != "tools/call" {
+			continue
+		}
+		var p struct {
+			Name      *string         `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		}
+		if json.Unmarshal(msgs[i].Params, &p) != nil || p.Name == nil {
+			return nil, nil, false, errUnreadable
+		}
+		msgs[i].Name, msgs[i].Arguments = *p.Name, p.Arguments
 	}
 	return body, msgs, false, nil
+}
+
+// writeUnreadable answers a body readCalls refused: a JSON-RPC parse
+// error, or 415 for a compressed body.
+func writeUnreadable(w http.ResponseWriter, r *http.Request) {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		writeOAuthError(w, http.StatusUnsupportedMediaType, jsonError("invalid_request", "Compressed request bodies are not accepted."))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the body is not a JSON-RPC message the gateway can check."}}`))
 }
 
 func (g *toolGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -191,6 +231,9 @@ func (g *toolGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case tooLarge:
 		writeOAuthError(w, http.StatusRequestEntityTooLarge, jsonError("invalid_request", "The request body is too large."))
+		return
+	case errors.Is(err, errUnreadable):
+		writeUnreadable(w, r)
 		return
 	case err != nil:
 		return // the client went away mid-body
@@ -203,11 +246,11 @@ func (g *toolGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if m.Method != "tools/call" {
 			continue
 		}
-		need := g.scopes[m.Params.Name]
+		need := g.scopes[m.Name]
 		if info != nil && !hasAll(info.Scopes, need) {
 			all := append(slices.Clone(g.required), need...)
 			newRejection(http.StatusForbidden, "insufficient_scope", g.prm, strings.Join(all, " "),
-				"insufficient_scope", fmt.Sprintf("Calling %q needs scope %s.", m.Params.Name, strings.Join(need, " "))).write(w)
+				"insufficient_scope", fmt.Sprintf("Calling %q needs scope %s.", m.Name, strings.Join(need, " "))).write(w)
 			return
 		}
 	}
@@ -217,10 +260,10 @@ func (g *toolGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if m.Method != "tools/call" {
 				continue
 			}
-			v, err := g.calls.Call(ctx, info, m.Params.Name, m.Params.Arguments)
+			v, err := g.calls.Call(ctx, info, m.Name, m.Arguments)
 			if err != nil {
 				if ctx.Err() == nil {
-					g.logger.Error("mcp: deciding a tool call", "tool", m.Params.Name, "err", err)
+					g.logger.Error("mcp: deciding a tool call", "tool", m.Name, "err", err)
 				}
 				v = ToolVerdict{Code: "UNAVAILABLE", Message: "The call could not be decided; try again."}
 			}

@@ -318,6 +318,39 @@ func TestProtect(t *testing.T) {
 		t.Fatalf("a body over the bound: %d", resp.StatusCode)
 	}
 
+	// What the guard cannot read is not forwarded: a tools/call whose name
+	// is not a string, a body that is not JSON-RPC, a compressed body.
+	seen.Store((*TokenInfo)(nil))
+	for _, c := range []struct {
+		body, encoding string
+		want           int
+	}{
+		{`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":7}}`, "", 400},
+		{`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":"delete_file"}`, "", 400},
+		{`[{"jsonrpc":"2.0","id":7,"method":"ping"},{"jsonrpc":"2.0","id":8,"method":"tools/call"}]`, "", 400},
+		{`not json`, "", 400},
+		{`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_file"}}`, "gzip", 415},
+	} {
+		req, _ := http.NewRequest("POST", url+"/mcp", strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+j.sign("k1", j.claims(time.Now(), url+"/mcp", "files:read files:delete"), "at+jwt"))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if c.encoding != "" {
+			req.Header.Set("Content-Encoding", c.encoding)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Fatalf("%s (%s): %d, want %d", c.body, c.encoding, resp.StatusCode, c.want)
+		}
+	}
+	if info, _ := seen.Load().(*TokenInfo); info != nil {
+		t.Fatal("the server saw a body the guard could not read")
+	}
+
 	// A browser on another origin is refused (DNS rebinding), with or
 	// without a token; the resource's own origin is not.
 	for _, c := range []struct {
