@@ -1,7 +1,6 @@
 package mcp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -117,6 +116,8 @@ func (g *gateway) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = g.upstream.Host
 	pr.Out.Header.Del("Authorization") // the client's token stays here
 	pr.Out.Header.Del("Cookie")
+	// Answers come back uncompressed, so that tools/list can be filtered.
+	pr.Out.Header.Del("Accept-Encoding")
 	for k, vs := range g.cfg.UpstreamHeader {
 		pr.Out.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 	}
@@ -132,6 +133,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeUnreadable(w, r)
 		return
 	case err != nil:
+		writeOAuthError(w, http.StatusBadRequest, jsonError("invalid_request", "The request body could not be read."))
 		return
 	}
 	info, _ := TokenFromContext(r.Context())
@@ -155,15 +157,8 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(refused) > 0 {
-		// A refused call is answered here; with a batch (legacy JSON-RPC)
-		// the whole batch is, so that no part of it runs unchecked.
 		w.Header().Set("Content-Type", "application/json")
-		if len(msgs) == 1 {
-			_, _ = w.Write(refused[0])
-			return
-		}
-		out, _ := json.Marshal(refused)
-		_, _ = w.Write(out)
+		_, _ = w.Write(refused[0])
 		return
 	}
 	if body != nil {
@@ -196,6 +191,9 @@ func (g *gateway) modifyResponse(resp *http.Response) error {
 	if st == nil || len(st.listIDs) == 0 || resp.StatusCode != http.StatusOK {
 		return nil
 	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return errors.New("mcp gateway: a compressed tools/list answer cannot be filtered")
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxListBytes+1))
 	resp.Body.Close()
 	if err != nil {
@@ -221,27 +219,37 @@ func (g *gateway) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
-// filterStream filters the data of each event of an SSE body.
+// filterStream filters the data of each event of an SSE body. An event's
+// data may span several "data:" lines (joined with newlines, as SSE
+// says); the filtered data goes out as one line, the event's other fields
+// as they were.
 func (g *gateway) filterStream(ctx context.Context, st *gatewayRequest, raw []byte) ([]byte, error) {
+	raw = bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	var out bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 0, 64<<10), maxListBytes)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if data, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			f, err := g.filterMessage(ctx, st, bytes.TrimSpace(data))
-			if err != nil {
-				return nil, err
+	for _, event := range bytes.SplitAfter(raw, []byte("\n\n")) {
+		var data [][]byte
+		var other []byte
+		for _, line := range bytes.Split(bytes.TrimRight(event, "\n"), []byte("\n")) {
+			if d, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+				data = append(data, bytes.TrimPrefix(d, []byte(" ")))
+				continue
 			}
-			out.WriteString("data: ")
-			out.Write(f)
-			out.WriteByte('\n')
+			other = append(append(other, line...), '\n')
+		}
+		if data == nil {
+			out.Write(event)
 			continue
 		}
-		out.Write(line)
-		out.WriteByte('\n')
+		f, err := g.filterMessage(ctx, st, bytes.Join(data, []byte("\n")))
+		if err != nil {
+			return nil, err
+		}
+		out.Write(other)
+		out.WriteString("data: ")
+		out.Write(f)
+		out.WriteString("\n\n")
 	}
-	return out.Bytes(), sc.Err()
+	return out.Bytes(), nil
 }
 
 // filterMessage removes from a tools/list result the tools the caller

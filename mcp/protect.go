@@ -163,9 +163,14 @@ type rpcMessage struct {
 var errUnreadable = errors.New("the body is not a JSON-RPC message or batch")
 
 // readCalls reads the body of a POST and returns it with the JSON-RPC
-// messages it holds (one, or a batch). A body that is not JSON-RPC, or a
-// tools/call whose params are not an object with a string name, gives
-// errUnreadable; so does a compressed body (Content-Encoding).
+// message it holds. It reads strictly, so that whatever parser the server
+// behind uses reads the same message: one JSON object (batches were
+// removed from MCP, and each call in one would be a decision of its own),
+// no key that appears twice — also not in another case, since Go's parser
+// matches keys case-insensitively and others do not — at the top level or
+// in a tools/call's params, a string name in a tools/call. Anything else,
+// and a compressed body (Content-Encoding), gives errUnreadable: what the
+// guard cannot read, it does not forward.
 func readCalls(w http.ResponseWriter, r *http.Request, max int64) (body []byte, msgs []rpcMessage, tooLarge bool, err error) {
 	if r.Method != http.MethodPost || r.Body == nil {
 		return nil, nil, false, nil
@@ -182,36 +187,54 @@ func readCalls(w http.ResponseWriter, r *http.Request, max int64) (body []byte, 
 		return nil, nil, false, err
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	switch {
-	case len(trimmed) == 0:
+	if len(trimmed) == 0 {
 		return body, nil, false, nil
-	case trimmed[0] == '[':
-		if json.Unmarshal(body, &msgs) != nil {
-			return nil, nil, false, errUnreadable
-		}
-	case trimmed[0] == '{':
-		var m rpcMessage
-		if json.Unmarshal(body, &m) != nil {
-			return nil, nil, false, errUnreadable
-		}
-		msgs = []rpcMessage{m}
-	default:
+	}
+	var m rpcMessage
+	if trimmed[0] != '{' || !distinctKeys(body) || json.Unmarshal(body, &m) != nil {
 		return nil, nil, false, errUnreadable
 	}
-	for i := range msgs {
-		if msgs[i].Method != "tools/call" {
-			continue
-		}
+	if m.Method == "tools/call" {
 		var p struct {
 			Name      *string         `json:"name"`
 			Arguments json.RawMessage `json:"arguments"`
 		}
-		if json.Unmarshal(msgs[i].Params, &p) != nil || p.Name == nil {
+		if !distinctKeys(m.Params) || json.Unmarshal(m.Params, &p) != nil || p.Name == nil {
 			return nil, nil, false, errUnreadable
 		}
-		msgs[i].Name, msgs[i].Arguments = *p.Name, p.Arguments
+		m.Name, m.Arguments = *p.Name, p.Arguments
 	}
-	return body, msgs, false, nil
+	return body, []rpcMessage{m}, false, nil
+}
+
+// distinctKeys reports whether raw is one JSON object whose keys are
+// distinct, compared case-insensitively, with nothing after it.
+func distinctKeys(raw []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		key, ok := t.(string)
+		if !ok || seen[strings.ToLower(key)] {
+			return false
+		}
+		seen[strings.ToLower(key)] = true
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return false
+	}
+	_, err := dec.Token()
+	return errors.Is(err, io.EOF)
 }
 
 // writeUnreadable answers a body readCalls refused: a JSON-RPC parse
@@ -236,7 +259,8 @@ func (g *toolGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeUnreadable(w, r)
 		return
 	case err != nil:
-		return // the client went away mid-body
+		writeOAuthError(w, http.StatusBadRequest, jsonError("invalid_request", "The request body could not be read."))
+		return
 	}
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))

@@ -73,6 +73,9 @@ type JWKSVerifier struct {
 	// with many requests, and a signature check costs tens of
 	// microseconds. Dropped whole when full.
 	verified map[[sha256.Size]byte]*TokenInfo
+	// keyGen counts key-set fetches: a token verified under an older set
+	// is not cached into a newer one's cache.
+	keyGen uint64
 }
 
 // maxVerified bounds the verified-token cache.
@@ -159,6 +162,7 @@ func (v *JWKSVerifier) refreshLocked(ctx context.Context) error {
 	v.mu.Lock()
 	v.keys, v.fetchedAt = set, v.cfg.Now()
 	v.verified = nil // a key may have been withdrawn
+	v.keyGen++
 	v.mu.Unlock()
 	return nil
 }
@@ -241,6 +245,9 @@ func (v *JWKSVerifier) VerifyAccessToken(ctx context.Context, token string) (*To
 		}
 		return nil, fmt.Errorf("%w: expired", ErrInvalidToken)
 	}
+	v.mu.RLock()
+	gen := v.keyGen
+	v.mu.RUnlock()
 	info, err := v.verify(ctx, token)
 	if err != nil {
 		return nil, err
@@ -249,7 +256,9 @@ func (v *JWKSVerifier) VerifyAccessToken(ctx context.Context, token string) (*To
 	if v.verified == nil || len(v.verified) >= maxVerified {
 		v.verified = make(map[[sha256.Size]byte]*TokenInfo)
 	}
-	v.verified[sum] = info
+	if v.keyGen == gen { // verified under the keys in force now
+		v.verified[sum] = info
+	}
 	v.mu.Unlock()
 	return info, nil
 }
