@@ -61,10 +61,11 @@ const maxListBytes = 8 << 20
 type gatewayCtxKey struct{}
 
 // gatewayRequest is what the proxy remembers about a request for its
-// response: the ids of tools/list requests, whose answers it filters.
+// response: the canonical id of a tools/list request, whose answer it
+// filters ("" for other requests).
 type gatewayRequest struct {
-	listIDs []string
-	info    *TokenInfo
+	listID string
+	info   *TokenInfo
 }
 
 // NewGateway returns a reverse proxy that puts Kavach in front of any
@@ -88,6 +89,9 @@ func NewGateway(cfg GatewayConfig) (http.Handler, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	// The tool guard Protect puts in front reads each message once and
+	// decides each tools/call with the Gate.
+	cfg.Calls = cfg.Gate
 	g := &gateway{cfg: cfg, upstream: up}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:        g.rewrite,
@@ -123,48 +127,14 @@ func (g *gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
+// ServeHTTP runs behind Protect's tool guard (Calls is the Gate), which
+// has read the message and decided a tools/call; it notes a tools/list's
+// id, for the answer's filter, and forwards.
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, msgs, tooLarge, err := readCalls(w, r, g.cfg.MaxBodyBytes)
-	switch {
-	case tooLarge:
-		writeOAuthError(w, http.StatusRequestEntityTooLarge, jsonError("invalid_request", "The request body is too large."))
-		return
-	case errors.Is(err, errUnreadable):
-		writeUnreadable(w, r)
-		return
-	case err != nil:
-		writeOAuthError(w, http.StatusBadRequest, jsonError("invalid_request", "The request body could not be read."))
-		return
-	}
 	info, _ := TokenFromContext(r.Context())
 	st := &gatewayRequest{info: info}
-	var refused []json.RawMessage
-	for _, m := range msgs {
-		switch m.Method {
-		case "tools/list":
-			st.listIDs = append(st.listIDs, canonicalID(m.ID))
-		case "tools/call":
-			v, err := g.cfg.Gate.Call(r.Context(), info, m.Name, m.Arguments)
-			if err != nil {
-				if r.Context().Err() == nil {
-					g.cfg.Logger.Error("mcp gateway: deciding a tool call", "tool", m.Name, "err", err)
-				}
-				v = ToolVerdict{Code: "UNAVAILABLE", Message: "The call could not be decided; try again."}
-			}
-			if !v.Allowed {
-				refused = append(refused, toolRefusal(m.ID, v))
-			}
-		}
-	}
-	if len(refused) > 0 {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(refused[0])
-		return
-	}
-	if body != nil {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	if m, ok := r.Context().Value(messageKey{}).(*rpcMessage); ok && m.Method == "tools/list" {
+		st.listID = canonicalID(m.ID)
 	}
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gatewayCtxKey{}, st)))
 }
@@ -188,7 +158,7 @@ func toolRefusal(id json.RawMessage, v ToolVerdict) json.RawMessage {
 // stream; everything else passes as it is.
 func (g *gateway) modifyResponse(resp *http.Response) error {
 	st, _ := resp.Request.Context().Value(gatewayCtxKey{}).(*gatewayRequest)
-	if st == nil || len(st.listIDs) == 0 || resp.StatusCode != http.StatusOK {
+	if st == nil || st.listID == "" || resp.StatusCode != http.StatusOK {
 		return nil
 	}
 	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
@@ -260,7 +230,7 @@ func (g *gateway) filterMessage(ctx context.Context, st *gatewayRequest, raw []b
 		ID     json.RawMessage            `json:"id"`
 		Result map[string]json.RawMessage `json:"result"`
 	}
-	if json.Unmarshal(raw, &msg) != nil || msg.Result == nil || !containsID(st.listIDs, msg.ID) {
+	if json.Unmarshal(raw, &msg) != nil || msg.Result == nil || canonicalID(msg.ID) != st.listID {
 		return raw, nil
 	}
 	var tools []json.RawMessage
@@ -292,16 +262,6 @@ func (g *gateway) filterMessage(ctx context.Context, st *gatewayRequest, raw []b
 	msg.Result["tools"], _ = json.Marshal(kept)
 	full["result"], _ = json.Marshal(msg.Result)
 	return json.Marshal(full)
-}
-
-func containsID(ids []string, id json.RawMessage) bool {
-	c := canonicalID(id)
-	for _, s := range ids {
-		if s == c {
-			return true
-		}
-	}
-	return false
 }
 
 // canonicalID spells a JSON-RPC id one way, so that the answer's id

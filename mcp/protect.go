@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -153,25 +154,26 @@ type rpcMessage struct {
 	Method string          `json:"method"`
 	ID     json.RawMessage `json:"id"`
 	Params json.RawMessage `json:"params"`
-	// Name and Arguments are a tools/call's (readCalls fills them).
+	// Name and Arguments are a tools/call's (readMessage fills them).
 	Name      string          `json:"-"`
 	Arguments json.RawMessage `json:"-"`
 }
 
 // errUnreadable refuses a request body the guards cannot read as JSON-RPC:
 // what they cannot read they cannot check, so it is not forwarded.
-var errUnreadable = errors.New("the body is not a JSON-RPC message or batch")
+var errUnreadable = errors.New("the body is not one JSON-RPC message the guard can read")
 
-// readCalls reads the body of a POST and returns it with the JSON-RPC
-// message it holds. It reads strictly, so that whatever parser the server
-// behind uses reads the same message: one JSON object (batches were
-// removed from MCP, and each call in one would be a decision of its own),
-// no key that appears twice — also not in another case, since Go's parser
-// matches keys case-insensitively and others do not — at the top level or
-// in a tools/call's params, a string name in a tools/call. Anything else,
-// and a compressed body (Content-Encoding), gives errUnreadable: what the
-// guard cannot read, it does not forward.
-func readCalls(w http.ResponseWriter, r *http.Request, max int64) (body []byte, msgs []rpcMessage, tooLarge bool, err error) {
+// readMessage reads the body of a POST and returns it with the JSON-RPC
+// message it holds (nil for an empty body and for other methods). It
+// reads strictly, so that whatever parser the server behind uses reads the
+// same message: one JSON object (batches were removed from MCP, and each
+// call in one would be a decision of its own), no key that appears twice —
+// also not in another case, since Go's parser matches keys
+// case-insensitively and others do not — at the top level or in a
+// tools/call's params, a string name in a tools/call. Anything else, and a
+// compressed body (Content-Encoding), gives errUnreadable: what the guard
+// cannot read, it does not forward.
+func readMessage(w http.ResponseWriter, r *http.Request, max int64) (body []byte, msg *rpcMessage, tooLarge bool, err error) {
 	if r.Method != http.MethodPost || r.Body == nil {
 		return nil, nil, false, nil
 	}
@@ -204,7 +206,7 @@ func readCalls(w http.ResponseWriter, r *http.Request, max int64) (body []byte, 
 		}
 		m.Name, m.Arguments = *p.Name, p.Arguments
 	}
-	return body, []rpcMessage{m}, false, nil
+	return body, &m, false, nil
 }
 
 // distinctKeys reports whether raw is one JSON object whose keys are
@@ -237,7 +239,7 @@ func distinctKeys(raw []byte) bool {
 	return errors.Is(err, io.EOF)
 }
 
-// writeUnreadable answers a body readCalls refused: a JSON-RPC parse
+// writeUnreadable answers a body readMessage refused: a JSON-RPC parse
 // error, or 415 for a compressed body.
 func writeUnreadable(w http.ResponseWriter, r *http.Request) {
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
@@ -249,8 +251,12 @@ func writeUnreadable(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the body is not a JSON-RPC message the gateway can check."}}`))
 }
 
+// messageKey carries the message toolGuard read to the handler behind it
+// (the gateway reads a tools/list's id from it).
+type messageKey struct{}
+
 func (g *toolGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, msgs, tooLarge, err := readCalls(w, r, g.max)
+	body, m, tooLarge, err := readMessage(w, r, g.max)
 	switch {
 	case tooLarge:
 		writeOAuthError(w, http.StatusRequestEntityTooLarge, jsonError("invalid_request", "The request body is too large."))
@@ -263,27 +269,21 @@ func (g *toolGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body != nil {
+		// Chunked bodies go on with a length.
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	info, _ := TokenFromContext(r.Context())
-	for _, m := range msgs {
-		if m.Method != "tools/call" {
-			continue
-		}
-		need := g.scopes[m.Name]
-		if info != nil && !hasAll(info.Scopes, need) {
+	if m != nil && m.Method == "tools/call" && info != nil {
+		if need := g.scopes[m.Name]; !hasAll(info.Scopes, need) {
 			all := append(slices.Clone(g.required), need...)
 			newRejection(http.StatusForbidden, "insufficient_scope", g.prm, strings.Join(all, " "),
 				"insufficient_scope", fmt.Sprintf("Calling %q needs scope %s.", m.Name, strings.Join(need, " "))).write(w)
 			return
 		}
-	}
-	if g.calls != nil && info != nil {
-		ctx := context.WithValue(r.Context(), callerKey{}, callerInfo{remoteAddr: r.RemoteAddr, userAgent: r.UserAgent()})
-		for _, m := range msgs {
-			if m.Method != "tools/call" {
-				continue
-			}
+		if g.calls != nil {
+			ctx := context.WithValue(r.Context(), callerKey{}, callerInfo{remoteAddr: r.RemoteAddr, userAgent: r.UserAgent()})
 			v, err := g.calls.Call(ctx, info, m.Name, m.Arguments)
 			if err != nil {
 				if ctx.Err() == nil {
@@ -297,6 +297,9 @@ func (g *toolGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}
+	if m != nil {
+		r = r.WithContext(context.WithValue(r.Context(), messageKey{}, m))
 	}
 	g.next.ServeHTTP(w, r)
 }
