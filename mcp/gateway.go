@@ -226,6 +226,21 @@ func (g *gateway) filterStream(ctx context.Context, st *gatewayRequest, raw []by
 // may not call. Messages that are not one of the request's tools/list
 // answers pass unchanged.
 func (g *gateway) filterMessage(ctx context.Context, st *gatewayRequest, raw []byte) ([]byte, error) {
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		// An upstream that answers with an array: each element on its own.
+		var elems []json.RawMessage
+		if json.Unmarshal(raw, &elems) != nil {
+			return raw, nil
+		}
+		for i, e := range elems {
+			f, err := g.filterMessage(ctx, st, e)
+			if err != nil {
+				return nil, err
+			}
+			elems[i] = f
+		}
+		return json.Marshal(elems)
+	}
 	var msg struct {
 		ID     json.RawMessage            `json:"id"`
 		Result map[string]json.RawMessage `json:"result"`

@@ -152,8 +152,8 @@ func TestHardeningListIDSpelling(t *testing.T) {
 	}
 }
 
-// Accept-Encoding: gzip reaches the upstream; a compressed answer is not
-// filtered.
+// The client's Accept-Encoding: gzip does not reach the upstream, so the
+// answer comes back plain and is filtered.
 func TestHardeningListGzipResponse(t *testing.T) {
 	up := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"safe"},{"name":"danger"}]}}`
@@ -169,9 +169,12 @@ func TestHardeningListGzipResponse(t *testing.T) {
 	})
 	h := hardGateway(t, up, &hardGate{})
 	rec := r2Post(h, []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`), map[string]string{"Accept-Encoding": "gzip"})
-	zr, err := gzip.NewReader(rec.Body)
+	zr, err := gzip.NewReader(bytes.NewReader(rec.Body.Bytes()))
 	if err != nil {
-		t.Logf("not gzip: %s", rec.Body.String())
+		// The gateway asked for an uncompressed answer and filtered it.
+		if out := rec.Body.String(); strings.Contains(out, "danger") || !strings.Contains(out, "safe") {
+			t.Errorf("tools/list answer not filtered: %s", out)
+		}
 		return
 	}
 	out, _ := io.ReadAll(zr)
@@ -181,8 +184,8 @@ func TestHardeningListGzipResponse(t *testing.T) {
 	}
 }
 
-// A batch tools/list answered with a JSON array, and an SSE answer whose
-// data is split over lines, pass unfiltered.
+// A tools/list answered with a JSON array, or as an SSE event whose data
+// is split over lines, is filtered too.
 func TestHardeningListShapes(t *testing.T) {
 	for name, c := range map[string]struct{ ct, body string }{
 		"batch array":         {"application/json", `[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"safe"},{"name":"danger"}]}}]`},
@@ -193,9 +196,9 @@ func TestHardeningListShapes(t *testing.T) {
 			_, _ = io.WriteString(w, c.body)
 		})
 		h := hardGateway(t, up, &hardGate{})
-		rec := r2Post(h, []byte(`[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`), nil)
-		if strings.Contains(rec.Body.String(), "danger") {
-			t.Errorf("%s: not filtered: %s", name, rec.Body.String())
+		rec := r2Post(h, []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`), nil)
+		if out := rec.Body.String(); strings.Contains(out, "danger") || !strings.Contains(out, "safe") {
+			t.Errorf("%s: not filtered: %s", name, out)
 		}
 	}
 }
