@@ -857,3 +857,30 @@ func TestOAuthNegativeIntrospectionRevocation(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A User-Agent that is not valid UTF-8 (Latin-1 bytes, or one cut inside
+// a character) does not stop a token being issued: the audit record
+// written with the token row stores it cleaned.
+func TestTokenWithInvalidUTF8UserAgent(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		owner := e.client()
+		owner.signUp("owner@example.com")
+		var ag agentCreated
+		owner.do("POST", "/api/auth/agents", map[string]any{"name": "bot",
+			"permissions": []map[string]any{{"resource": "mcp:*", "actions": []string{"read"}}}}).must(t, 201).decode(t, &ag)
+		ac := oauthClientFor(t, owner, ag.Agent.ID)
+		req, _ := http.NewRequest("POST", e.url+authz.TokenPath, strings.NewReader("grant_type=client_credentials&scope=mcp"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("User-Agent", "agent/1.0 caf\xe9 "+strings.Repeat("\xe2\x82\xac", 200))
+		req.SetBasicAuth(ac.ClientID, ac.ClientSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("token with a Latin-1 User-Agent: %d", resp.StatusCode)
+		}
+	})
+}

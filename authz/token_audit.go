@@ -12,6 +12,7 @@ import (
 
 	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/internal/id"
+	"github.com/kavachos/kavach/internal/text"
 	"github.com/kavachos/kavach/storage"
 )
 
@@ -49,7 +50,7 @@ func grantAction(grant string) string {
 func (s *Server) tokenRecord(ctx context.Context, r *http.Request, event, grant, clientID string) storage.AuditRecord {
 	rec := storage.AuditRecord{
 		ID: id.New("aud"), At: s.cfg.Now().UTC().Truncate(time.Millisecond), Kind: storage.AuditKindSecurity, Event: event, Action: grantAction(grant),
-		PrincipalType: "agent", PrincipalID: clientID, UserAgent: truncate(r.UserAgent(), 512),
+		PrincipalType: "agent", PrincipalID: clientID, UserAgent: text.Clean(r.UserAgent(), 512),
 	}
 	if s.cfg.ClientIP != nil {
 		if ip := s.cfg.ClientIP(r); ip.IsValid() {
@@ -89,7 +90,7 @@ type tokenRequest struct {
 }
 
 func (s *Server) withTokenRequest(ctx context.Context, r *http.Request, grant string) context.Context {
-	st := &tokenRequest{grant: grant, userAgent: truncate(r.UserAgent(), 512)}
+	st := &tokenRequest{grant: grant, userAgent: text.Clean(r.UserAgent(), 512)}
 	if s.cfg.ClientIP != nil {
 		if ip := s.cfg.ClientIP(r); ip.IsValid() {
 			st.ip = ip.String()
@@ -197,13 +198,6 @@ func (s *Server) auditRefused(ctx context.Context, r *http.Request, grant string
 	if reuse && s.cfg.OnRefreshTokenReuse != nil {
 		s.cfg.OnRefreshTokenReuse(rec.AgentID, rec.At)
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // clientIPFunc resolves a request's client address (behind trusted

@@ -4,28 +4,13 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kavachos/kavach/internal/text"
 )
 
-// cleanText makes client-supplied free text (a User-Agent) safe to store:
-// valid UTF-8, no control characters, at most max bytes cut on a character
-// boundary. It never fails: such text is informational.
-func cleanText(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
+// cleanText makes client-supplied free text (a User-Agent) safe to store
+// (see text.Clean).
+func cleanText(s string, max int) string { return text.Clean(s, max) }
 
 // validText reports whether s is valid UTF-8 without control characters,
 // for fields a client chooses (names, URLs).
