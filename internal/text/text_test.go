@@ -15,7 +15,7 @@ func TestClean(t *testing.T) {
 		{"curl/8.5", 512, "curl/8.5"},
 		{"a\x00b\nc", 512, "abc"},
 		{"\xff\xfeagent", 512, "\uFFFDagent"}, // one replacement per invalid run
-		{"ab€", 4, "ab"}, // € is 3 bytes: not cut in half
+		{"ab€", 4, "ab"},                      // € is 3 bytes: not cut in half
 		{strings.Repeat("x", 600), 512, strings.Repeat("x", 512)},
 	} {
 		got := Clean(c.in, c.max)
