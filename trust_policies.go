@@ -61,14 +61,7 @@ func (k *Kavach) trustScopes(ctx context.Context, a agents.ClientAgent, scopes [
 	if p == nil || !p.Active() {
 		return nil, "", nil
 	}
-	ag, _, err := k.Agents.Get(ctx, a.ID)
-	if err != nil {
-		return nil, "", err
-	}
-	sub := trust.Subject{Chain: make([]string, 0, len(a.Chain))}
-	if ag.OrganizationID != nil {
-		sub.OrganizationID = *ag.OrganizationID
-	}
+	sub := trust.Subject{OrganizationID: a.OrganizationID, Chain: make([]string, 0, len(a.Chain))}
 	for i := len(a.Chain) - 1; i >= 0; i-- { // the agent first
 		sub.Chain = append(sub.Chain, a.Chain[i])
 	}

@@ -53,8 +53,9 @@ func (s *Service) AgentIDForClient(ctx context.Context, clientID string) (string
 // ClientAgent is the agent an OAuth client is, as the token endpoint
 // needs it.
 type ClientAgent struct {
-	ID          string
-	OwnerUserID string // "" when nobody owns it
+	ID             string
+	OwnerUserID    string // "" when nobody owns it
+	OrganizationID string // "" when in none
 	// Chain is the delegation chain from its root agent down to this one
 	// (just ID for an agent a user created).
 	Chain []string
@@ -81,6 +82,9 @@ func (s *Service) ClientAgent(ctx context.Context, clientID string) (ClientAgent
 	out.Chain = append(out.Chain, agentID)
 	if p.agent.OwnerUserID != nil {
 		out.OwnerUserID = *p.agent.OwnerUserID
+	}
+	if p.agent.OrganizationID != nil {
+		out.OrganizationID = *p.agent.OrganizationID
 	}
 	return out, nil
 }
