@@ -145,6 +145,14 @@ func (o benchTrust) Decision(d agents.TrustDecision) {
 
 func (o benchTrust) ApprovalDenied(string, time.Time) {}
 
+// BenchmarkDecideWithTrustWithoutAudit is BenchmarkDecideWithoutAudit
+// with trust as the server wires it: what trust adds to the decision
+// point's own cost, without the audit write's noise.
+func BenchmarkDecideWithTrustWithoutAudit(b *testing.B) {
+	s, _, ts := benchTrustSetup(b)
+	flushing(b, ts, func() { benchmarkDecideWith(b, s, nopRecorder{}, 8, agents.Config{Trust: benchTrust{ts}}) })
+}
+
 // BenchmarkDecideWithoutAudit is BenchmarkDecide with a recorder that
 // keeps nothing: what the decision point itself costs.
 func BenchmarkDecideWithoutAudit(b *testing.B) {

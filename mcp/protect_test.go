@@ -381,9 +381,10 @@ func TestProtect(t *testing.T) {
 }
 
 // BenchmarkProtectOverhead is what the kit adds to a request: bearer
-// parsing, the ES256 signature and claims against cached keys, the
+// parsing, the token (verified once, then from the verifier's cache), the
 // audience and scope checks, and reading a tools/call body for its tool's
-// scopes; the server behind it does nothing.
+// scopes; the server behind it does nothing. BenchmarkJWKSVerifyUncached
+// is a token's first check.
 func BenchmarkProtectOverhead(b *testing.B) {
 	j := newJWKSServer(&testing.T{})
 	defer j.srv.Close()
@@ -408,6 +409,27 @@ func BenchmarkProtectOverhead(b *testing.B) {
 		h.ServeHTTP(rec, req)
 		if rec.Code != 204 {
 			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}
+
+// BenchmarkJWKSVerifyUncached is a token's first check by the JWKS
+// verifier, past its cache: the ES256 signature and the claims, against
+// keys already fetched.
+func BenchmarkJWKSVerifyUncached(b *testing.B) {
+	j := newJWKSServer(&testing.T{})
+	defer j.srv.Close()
+	j.addKey("k1", true)
+	v, _ := NewJWKSVerifier(JWKSConfig{Issuer: j.issuer})
+	tok := j.sign("k1", j.claims(time.Now(), "https://files.example.com/mcp", "files:read"), "at+jwt")
+	ctx := context.Background()
+	if _, err := v.verify(ctx, tok); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.verify(ctx, tok); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
