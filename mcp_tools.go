@@ -2,15 +2,12 @@ package kavach
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/netip"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/kavachos/kavach/agents"
-	"github.com/kavachos/kavach/mcp"
 	"github.com/kavachos/kavach/trust"
 )
 
@@ -113,17 +110,11 @@ type myTrustResult struct {
 }
 
 func (k *Kavach) mcpMyTrust(ctx context.Context, _ mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
-	info, ok := mcp.TokenFromContext(ctx)
-	if !ok {
-		return mcpgo.NewToolResultError("no verified access token on this request"), nil
+	c, bad, err := k.toolAgent(ctx)
+	if bad != nil || err != nil {
+		return bad, err
 	}
-	agentID, err := k.Agents.AgentIDForClient(ctx, info.ClientID)
-	if errors.Is(err, agents.ErrAgentNotFound) {
-		return mcpgo.NewToolResultError("this token's client is not an agent"), nil
-	}
-	if err != nil {
-		return nil, err
-	}
+	agentID := c.agentID
 	b, _, err := k.Trust.Explain(ctx, agentID)
 	if err != nil {
 		return nil, err

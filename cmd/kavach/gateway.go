@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -34,7 +35,7 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		fs.StringVar(&upstreamURL, "upstream", getenv("KAVACH_GATEWAY_UPSTREAM"), "the upstream MCP endpoint, e.g. http://127.0.0.1:9000/mcp (KAVACH_GATEWAY_UPSTREAM)")
 		fs.StringVar(&publicURL, "public-url", getenv("KAVACH_GATEWAY_PUBLIC_URL"), "the gateway's MCP URL as clients use it; one of KAVACH_OAUTH_RESOURCES (KAVACH_GATEWAY_PUBLIC_URL)")
 		fs.StringVar(&serverName, "server-name", getenv("KAVACH_GATEWAY_SERVER_NAME"), "the upstream's name in permissions: tool T is resource mcp:<name>:T (KAVACH_GATEWAY_SERVER_NAME)")
-		fs.StringVar(&gwListen, "gateway-listen", firstNonEmpty(getenv("KAVACH_GATEWAY_LISTEN"), "127.0.0.1:8081"), "where the gateway listens (KAVACH_GATEWAY_LISTEN)")
+		fs.StringVar(&gwListen, "gateway-listen", cmp.Or(getenv("KAVACH_GATEWAY_LISTEN"), "127.0.0.1:8081"), "where the gateway listens (KAVACH_GATEWAY_LISTEN)")
 		fs.Var(&headers, "upstream-header", `a header sent upstream with every request, "Name: value" (repeatable; the client's token never is)`)
 		fs.Var(&toolScopes, "tool-scope", `a scope a tool's calls need, "tool=scope" (repeatable)`)
 		fs.Var(&origins, "allowed-origin", `a browser origin that may call the gateway besides its own, "https://app.example.com" (repeatable)`)
@@ -85,13 +86,4 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	logger.Info("kavach gateway is running", "listen", ln.Addr().String(), "public", publicURL, "upstream", upstreamURL, "server", serverName)
 	fmt.Fprintf(stdout, "Kavach gateway is listening on http://%s — %s → %s\n", ln.Addr(), publicURL, upstreamURL)
 	return serveUntilDone(ctx, srv, ln, o.shutdownTimeout, logger)
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
