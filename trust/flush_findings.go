@@ -35,12 +35,12 @@ type findingRecord struct {
 }
 
 // detect observes obs in time order into the baseline of ts, and applies
-// the findings' events to its state. The findings' times are at the
+// the findings' events to st, which the caller then encodes once. The findings' times are at the
 // millisecond, as the audit log keeps them, so that a state rebuilt from
 // the log agrees. Flush runs it in the transaction that merges the
 // agent's delta, and writes the findings (storeFindings) in the same
 // transaction; with no observations it changes nothing.
-func (s *Service) detect(ts *storage.TrustState, obs []Observation, now time.Time) ([]Finding, error) {
+func (s *Service) detect(ts *storage.TrustState, st *State, obs []Observation, now time.Time) ([]Finding, error) {
 	if len(obs) == 0 {
 		return nil, nil
 	}
@@ -54,22 +54,13 @@ func (s *Service) detect(ts *storage.TrustState, obs []Observation, now time.Tim
 		for _, f := range b.Observe(o, now, s.detectors) {
 			f.At = f.At.Truncate(time.Millisecond)
 			found = append(found, f)
+			st.Apply(f.Event(), s.model)
 		}
 	}
 	if ts.Baseline, err = json.Marshal(b); err != nil {
 		return nil, fmt.Errorf("trust: encode baseline: %w", err)
 	}
-	if len(found) == 0 {
-		return nil, nil
-	}
-	st, err := decodeState(ts.State)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range found {
-		st.Apply(f.Event(), s.model)
-	}
-	return found, s.encode(ts, st, now)
+	return found, nil
 }
 
 func decodeBaseline(raw []byte) (Baseline, error) {

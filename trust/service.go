@@ -128,12 +128,12 @@ func (s *Service) Flush(ctx context.Context) error {
 					before = max(before, ts.Score)
 				}
 				st.Merge(*delta, s.model)
-				if err := s.encode(ts, st, now); err != nil {
-					return err
-				}
 				// The detectors see this node's observations; their
 				// findings move the score before policies look at it.
-				if found, err = s.detect(ts, observed[id], now); err != nil {
+				if found, err = s.detect(ts, &st, observed[id], now); err != nil {
+					return err
+				}
+				if err := s.encode(ts, st, now); err != nil {
 					return err
 				}
 				if s.policies != nil {
