@@ -113,13 +113,11 @@ func (g toolGate) Visible(ctx context.Context, info *mcp.TokenInfo, tools []stri
 	if err != nil {
 		return nil, err
 	}
-	out := make([]bool, len(tools))
+	resources := make([]string, len(tools))
 	for i, t := range tools {
-		if out[i], err = g.k.Agents.Visible(ctx, agentID, "call", g.resource(t)); err != nil {
-			return nil, err
-		}
+		resources[i] = g.resource(t)
 	}
-	return out, nil
+	return g.k.Agents.Visible(ctx, agentID, "call", resources)
 }
 
 func (g toolGate) Call(ctx context.Context, info *mcp.TokenInfo, tool string, args json.RawMessage) (mcp.ToolVerdict, error) {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -211,22 +210,14 @@ func (s *Service) decide(ctx context.Context, req DecideRequest, now time.Time) 
 	if refused != nil {
 		return *refused, p, chain, ""
 	}
-	// The owner's grants, when set, bound the agent like an ancestor's.
 	bounds := chain
 	if !p.isUser {
-		root := p
-		if len(chain) > 0 {
-			root = chain[len(chain)-1]
-		}
-		owner, err := s.ownerBound(ctx, root, now)
-		if err != nil {
+		var err error
+		if bounds, err = s.bounds(ctx, p, chain, now); err != nil {
 			if ctx.Err() == nil {
 				s.cfg.Logger.Error("agents: load the owner's grants for a decision", "agent", p.agent.ID, "err", err)
 			}
 			return Decision{Code: CodeUnavailable, Reason: "the owner's permissions could not be loaded; try again"}, p, chain, ""
-		}
-		if owner != nil {
-			bounds = append(slices.Clip(chain), owner)
 		}
 	}
 	if p.setErr != nil {
