@@ -42,6 +42,11 @@ type Service struct {
 	levelGen uint64
 
 	policies *Policies // nil until EnablePolicies
+
+	// flushing makes flushes take turns, so that when Flush returns,
+	// everything recorded before it was called is stored, even if the
+	// server's periodic flush had taken it and was still committing.
+	flushing sync.Mutex
 }
 
 // NewService validates the model and the detectors' configuration (the
@@ -87,10 +92,13 @@ func (s *Service) Record(agentID string, e Event) {
 
 // Flush merges every pending delta into the stored states, with the score
 // and level as of now, and runs the detectors on the queued observations
-// (updateObserving). A delta whose merge fails goes back to pending, and
-// its observations to the queue (unless its agent no longer exists), so
-// nothing is lost to a failed flush.
+// (detect). A delta whose merge fails goes back to pending, and its
+// observations to the queue (unless its agent no longer exists), so
+// nothing is lost to a failed flush. Flushes take turns: one that starts
+// while another runs waits for it.
 func (s *Service) Flush(ctx context.Context) error {
+	s.flushing.Lock()
+	defer s.flushing.Unlock()
 	s.mu.Lock()
 	batch := s.pending
 	s.pending = make(map[string]*State, len(batch))
