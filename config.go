@@ -69,6 +69,7 @@ type Config struct {
 	OAuth    OAuthConfig
 	Agents   AgentsConfig
 	Audit    AuditConfig
+	SignIn   SignInConfig
 
 	// VerifyLegacyHash checks a password against a hash Kavach does not know
 	// (imported from another system). On success the password is rehashed
@@ -106,6 +107,22 @@ type AuditConfig struct {
 	// minutes); 0 keeps them forever. The chain stays verifiable: its
 	// anchor moves to the last record deleted. At least 24 h when set.
 	Retention time.Duration
+}
+
+// SignInConfig controls the sign-in methods beyond the password
+// (docs/sign-in-methods.md).
+type SignInConfig struct {
+	// TwoFactorURL is your app's page for the second factor: browser
+	// flows (social sign-in, magic links) redirect there when one is
+	// needed, with callbackURL added. Default BaseURL + "/two-factor".
+	TwoFactorURL string
+	// TrustedDeviceTTL is how long "trust this device" skips the second
+	// factor in that browser; default 30 days.
+	TrustedDeviceTTL time.Duration
+	// TwoFactorAfterPasskey asks for the second factor even after a
+	// passkey that verified the user (PIN or biometrics); by default such
+	// a passkey counts as both factors.
+	TwoFactorAfterPasskey bool
 }
 
 // SessionConfig controls human sessions.
@@ -204,6 +221,10 @@ func (c Config) Defaults() Config {
 	setDur(&c.Limits.Window, time.Minute)
 	setInt(&c.Limits.LockoutThreshold, 10)
 	setDur(&c.Limits.LockoutDuration, 15*time.Minute)
+	if c.SignIn.TwoFactorURL == "" && c.BaseURL != "" {
+		c.SignIn.TwoFactorURL = c.BaseURL + "/two-factor"
+	}
+	setDur(&c.SignIn.TrustedDeviceTTL, 30*24*time.Hour)
 	setDur(&c.OAuth.AccessTokenTTL, time.Hour)
 	setDur(&c.OAuth.RefreshTokenTTL, 30*24*time.Hour)
 	if c.OAuth.AccessTokenAlg == "" {

@@ -11,6 +11,20 @@ import (
 // Secure, Path=/ and no Domain — so no sibling subdomain can set it.
 const CookieName = "kavach_session"
 
+// Cookies beside the session's, named like it (prefix included).
+const (
+	twoFactorCookie     = "kavach_two_factor"     // a pending second factor
+	trustedDeviceCookie = "kavach_trusted_device" // this browser skips the second factor
+)
+
+// named is the spec of another cookie with the same attributes.
+func (c cookieSpec) named(name string) cookieSpec {
+	if c.secure {
+		name = "__Host-" + name
+	}
+	return cookieSpec{name: name, secure: c.secure}
+}
+
 type cookieSpec struct {
 	name   string
 	secure bool

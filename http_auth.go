@@ -29,11 +29,18 @@ type signInRequest struct {
 }
 
 // authResponse answers sign-up and sign-in. Token is for clients that use
-// "Authorization: Bearer"; browsers use the cookie set alongside.
+// "Authorization: Bearer"; browsers use the cookie set alongside. When a
+// second factor is needed, Session is null and TwoFactorRedirect is true:
+// the client posts a code with TwoFactorToken (or the cookie set
+// alongside) to /api/auth/two-factor/verify.
 type authResponse struct {
-	User    User     `json:"user"`
-	Session *Session `json:"session"`
-	Token   string   `json:"token,omitempty"`
+	User              User     `json:"user"`
+	Session           *Session `json:"session"`
+	Token             string   `json:"token,omitempty"`
+	TwoFactorRedirect bool     `json:"twoFactorRedirect,omitempty"`
+	TwoFactorToken    string   `json:"twoFactorToken,omitempty"`
+	TwoFactorMethods  []string `json:"twoFactorMethods,omitempty"`
+	NewUser           bool     `json:"newUser,omitempty"`
 }
 
 func (k *Kavach) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
@@ -108,6 +115,7 @@ func (k *Kavach) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	res, err := k.Users.SignIn(r.Context(), users.SignInInput{
 		Email: req.Email, Password: req.Password,
 		RememberMe: req.RememberMe == nil || *req.RememberMe, Client: k.clientInfo(r),
+		TrustedDevice: k.trustedDevice(r),
 	})
 	if err != nil {
 		k.fail(w, r, err)
@@ -116,15 +124,51 @@ func (k *Kavach) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, k.startSession(w, res))
 }
 
-// startSession sets the cookie for a fresh session and builds the answer.
+// startSession sets the cookies of a sign-in's outcome (the session, or
+// the pending second factor; a trusted device) and builds the answer.
+// Every sign-in method answers through it.
 func (k *Kavach) startSession(w http.ResponseWriter, res users.AuthResult) authResponse {
-	out := authResponse{User: publicUser(res.User)}
+	out := authResponse{User: publicUser(res.User), NewUser: res.NewUser}
+	now := k.cfg.Now()
 	if res.Session != nil {
 		s := publicSession(res.Session.Session)
 		out.Session, out.Token = &s, res.Session.Token
-		k.Auth.cookie.set(w, res.Session.Token, res.Session.Session.ExpiresAt, k.cfg.Now(), res.Session.Session.Persistent)
+		k.Auth.cookie.set(w, res.Session.Token, res.Session.Session.ExpiresAt, now, res.Session.Session.Persistent)
+		k.Auth.cookie.named(twoFactorCookie).clear(w)
+	}
+	if tf := res.TwoFactor; tf != nil {
+		out.TwoFactorRedirect, out.TwoFactorToken, out.TwoFactorMethods = true, tf.Token, tf.Methods
+		k.Auth.cookie.named(twoFactorCookie).set(w, tf.Token, tf.ExpiresAt, now, true)
+		// Until the second factor, the person is not signed in as anyone.
+		out.User = User{ID: res.User.ID}
+	}
+	if td := res.TrustedDevice; td != nil {
+		k.Auth.cookie.named(trustedDeviceCookie).set(w, td.Token, td.ExpiresAt, now, true)
 	}
 	return out
+}
+
+// redirectSignIn finishes a browser sign-in (a social callback, a magic
+// link): it sets the cookies and sends the browser to callbackURL, or to
+// the second-factor page when one is needed. callbackURL must be checked.
+func (k *Kavach) redirectSignIn(w http.ResponseWriter, r *http.Request, res users.AuthResult, callbackURL string) {
+	out := k.startSession(w, res)
+	target := k.absolute(callbackURL)
+	if target == "" {
+		target = k.cfg.BaseURL + "/"
+	}
+	if out.TwoFactorRedirect {
+		target = addQuery(k.cfg.SignIn.TwoFactorURL, "callbackURL", target)
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// trustedDevice is the request's trusted-device cookie, if any.
+func (k *Kavach) trustedDevice(r *http.Request) string {
+	if c, err := r.Cookie(k.Auth.cookie.named(trustedDeviceCookie).name); err == nil {
+		return c.Value
+	}
+	return ""
 }
 
 func (k *Kavach) handleSignOut(w http.ResponseWriter, r *http.Request) {

@@ -77,6 +77,16 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusConflict, "USER_ALREADY_EXISTS", "A user with this email already exists."
 	case errors.Is(err, users.ErrTooManyAttempts):
 		return http.StatusTooManyRequests, "TOO_MANY_ATTEMPTS", "Too many failed attempts. Try again later or reset your password."
+	case errors.Is(err, users.ErrInvalidCode):
+		return http.StatusBadRequest, "INVALID_CODE", "The code is invalid, expired or already used."
+	case errors.Is(err, users.ErrTwoFactorExpired):
+		return http.StatusUnauthorized, "TWO_FACTOR_EXPIRED", "The sign-in expired or had too many wrong codes. Sign in again."
+	case errors.Is(err, users.ErrTwoFactorEnabled):
+		return http.StatusConflict, "TWO_FACTOR_ENABLED", "Two-factor authentication is already on. Disable it first to enrol again."
+	case errors.Is(err, users.ErrTwoFactorNotEnabled):
+		return http.StatusConflict, "TWO_FACTOR_NOT_ENABLED", "Two-factor authentication is not on."
+	case errors.Is(err, users.ErrReauthRequired):
+		return http.StatusForbidden, "REAUTHENTICATION_REQUIRED", "Sign in again (within the last 10 minutes) to change this."
 	case errors.Is(err, users.ErrInvalidToken):
 		return http.StatusBadRequest, "INVALID_TOKEN", "The link is invalid, expired or already used."
 	case errors.Is(err, users.ErrSessionNotFound):

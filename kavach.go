@@ -25,6 +25,7 @@ import (
 	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/internal/mail"
 	"github.com/kavachos/kavach/internal/outbox"
+	"github.com/kavachos/kavach/internal/seal"
 	"github.com/kavachos/kavach/internal/webhook"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/storage/postgres"
@@ -110,25 +111,37 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive audit key: %w", err)
 	}
+	codeKey, err := hkdf.Key(sha256.New, []byte(cfg.Secret), nil, "kavach one-time code hmac", 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive code key: %w", err)
+	}
+	sealer, err := seal.New(cfg.Secret, "kavach user secrets")
+	if err != nil {
+		return nil, fmt.Errorf("user secrets sealer: %w", err)
+	}
 	hasher := users.NewPasswordHasher(cfg.Password.Iterations, cfg.Password.MaxConcurrent, users.LegacyVerifier(cfg.VerifyLegacyHash))
 	svc := users.NewService(store, users.Config{
-		BaseURL:              cfg.BaseURL,
-		ResetPasswordURL:     cfg.Email.ResetPasswordURL,
-		SessionTTL:           cfg.Session.TTL,
-		BrowserSessionTTL:    cfg.Session.BrowserTTL,
-		SessionUpdateAge:     cfg.Session.UpdateAge,
-		SessionCacheTTL:      cfg.Session.CacheTTL,
-		VerificationTTL:      cfg.Email.VerificationTTL,
-		PasswordResetTTL:     cfg.Email.ResetTTL,
-		LockoutThreshold:     cfg.Limits.LockoutThreshold,
-		LockoutDuration:      cfg.Limits.LockoutDuration,
-		RequireVerifiedEmail: cfg.Email.RequireVerification,
-		Policy:               users.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength},
-		Hasher:               hasher,
-		AuditKey:             auditKey,
-		Mailer:               mailer,
-		Logger:               cfg.Logger,
-		Now:                  cfg.Now,
+		BaseURL:               cfg.BaseURL,
+		ResetPasswordURL:      cfg.Email.ResetPasswordURL,
+		SessionTTL:            cfg.Session.TTL,
+		BrowserSessionTTL:     cfg.Session.BrowserTTL,
+		SessionUpdateAge:      cfg.Session.UpdateAge,
+		SessionCacheTTL:       cfg.Session.CacheTTL,
+		VerificationTTL:       cfg.Email.VerificationTTL,
+		PasswordResetTTL:      cfg.Email.ResetTTL,
+		LockoutThreshold:      cfg.Limits.LockoutThreshold,
+		LockoutDuration:       cfg.Limits.LockoutDuration,
+		RequireVerifiedEmail:  cfg.Email.RequireVerification,
+		Policy:                users.PasswordPolicy{MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength},
+		Hasher:                hasher,
+		AuditKey:              auditKey,
+		CodeKey:               codeKey,
+		Sealer:                sealer,
+		TrustedDeviceTTL:      cfg.SignIn.TrustedDeviceTTL,
+		TwoFactorAfterPasskey: cfg.SignIn.TwoFactorAfterPasskey,
+		Mailer:                mailer,
+		Logger:                cfg.Logger,
+		Now:                   cfg.Now,
 	})
 	k := &Kavach{Users: svc, Store: store, cfg: cfg}
 	k.Audit = authz.NewAuditWriter(store.Audit())

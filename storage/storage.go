@@ -47,6 +47,9 @@ type Store interface {
 	Organizations() Organizations
 	Budgets() Budgets
 	Usage() UsageCounters
+	Challenges() Challenges
+	TwoFactors() TwoFactors
+	Passkeys() Passkeys
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the
 	// transaction; fn's error (or a panic) rolls it back. Nested InTx calls on
@@ -103,8 +106,15 @@ type Account struct {
 	AccessToken       *string
 	RefreshToken      *string
 	Password          *string
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Social accounts: the provider's ID token and when its access token
+	// expires, the scopes granted and the email the provider reported.
+	// AccessToken, RefreshToken and IDToken of social accounts are sealed.
+	IDToken              *string
+	AccessTokenExpiresAt *time.Time
+	Scope                string
+	Email                string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // Accounts stores kavach_account rows.
@@ -122,6 +132,9 @@ type Accounts interface {
 	// old (compare-and-swap, for rehash on sign-in racing a password change).
 	// It reports whether the row changed.
 	ReplacePassword(ctx context.Context, userID, old, new string, now time.Time) (bool, error)
+	// UpdateTokens stores a's tokens, token expiry, scope, email and
+	// UpdatedAt (a social sign-in); ErrNotFound when there is no row a.ID.
+	UpdateTokens(ctx context.Context, a *Account) error
 	Delete(ctx context.Context, id string) error
 }
 

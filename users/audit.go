@@ -36,6 +36,10 @@ var auditedEvents = map[string]string{
 	EventPasswordReset:   EventPasswordReset,
 	EventEmailVerified:   EventEmailVerified,
 	EventAccountLocked:   EventAccountLocked,
+
+	EventTwoFactorEnabled:  EventTwoFactorEnabled,
+	EventTwoFactorDisabled: EventTwoFactorDisabled,
+	EventBackupCodesReset:  EventBackupCodesReset,
 }
 
 // emit appends an outbox event inside the caller's transaction, and, for

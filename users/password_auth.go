@@ -27,17 +27,25 @@ type SignUpInput struct {
 
 // SignInInput is an email/password sign-in attempt.
 type SignInInput struct {
-	Email      string
-	Password   string
-	RememberMe bool
-	Client     ClientInfo
+	Email         string
+	Password      string
+	RememberMe    bool
+	Client        ClientInfo
+	TrustedDevice string // the trusted-device cookie, if any
 }
 
 // AuthResult is what a successful sign-up or sign-in yields. Session is nil
-// when sign-up succeeded but the email must be verified before sign-in.
+// when sign-up succeeded but the email must be verified before sign-in, or
+// when a second factor is needed: then TwoFactor is set.
 type AuthResult struct {
-	User    storage.User
-	Session *IssuedSession
+	User      storage.User
+	Session   *IssuedSession
+	TwoFactor *TwoFactorChallenge
+	// TrustedDevice is set when the second factor was passed with "trust
+	// this device".
+	TrustedDevice *TrustedDevice
+	// NewUser is set when the sign-in created the account.
+	NewUser bool
 }
 
 const (
@@ -103,7 +111,7 @@ func (s *Service) SignUp(ctx context.Context, in SignUpInput) (AuthResult, error
 		if s.cfg.RequireVerifiedEmail {
 			return nil
 		}
-		is, err := s.createSession(ctx, tx, user.ID, in.RememberMe, in.Client, "email-password", now)
+		is, err := s.createSession(ctx, tx, user.ID, in.RememberMe, in.Client, MethodPassword, now)
 		res.Session = &is
 		return err
 	})
@@ -177,15 +185,23 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	}
 	var res AuthResult
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
-		if err := tx.LoginAttempts().Reset(ctx, att.key); err != nil {
-			return fmt.Errorf("reset login attempts: %w", err)
-		}
 		if s.cfg.RequireVerifiedEmail && !user.EmailVerified {
 			return ErrEmailNotVerified
 		}
-		is, err := s.createSession(ctx, tx, user.ID, in.RememberMe, in.Client, "email-password", now)
-		res = AuthResult{User: *user, Session: &is}
-		return err
+		res, err = s.finishSignIn(ctx, tx, FirstFactor{
+			User: *user, Method: MethodPassword, RememberMe: in.RememberMe, Client: in.Client,
+			TrustedDevice: in.TrustedDevice, lockChecked: true,
+		}, now)
+		if err != nil || res.Session == nil {
+			// Until the second factor is passed the attempt stays
+			// counted, so that wrong codes after a right password add up
+			// to the lockout instead of starting over with each sign-in.
+			return err
+		}
+		if err := tx.LoginAttempts().Reset(ctx, att.key); err != nil {
+			return fmt.Errorf("reset login attempts: %w", err)
+		}
+		return nil
 	})
 	if errors.Is(err, ErrEmailNotVerified) {
 		// The password was right: forget the attempt even so.

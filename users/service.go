@@ -1,7 +1,9 @@
 package users
 
 import (
+	"crypto/rand"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/kavachos/kavach/internal/mail"
@@ -30,10 +32,32 @@ type Config struct {
 	MaxOrgMembers        int           // members of one organization; default 100
 	MaxOrgsPerUser       int           // organizations one user belongs to (not exact under races); default 100
 
+	// TwoFactorIssuer names the service in authenticator apps; default
+	// the BaseURL's host.
+	TwoFactorIssuer string
+	// TwoFactorPendingTTL is how long a passed first factor waits for the
+	// second; default 10 min.
+	TwoFactorPendingTTL time.Duration
+	// TrustedDeviceTTL is how long "trust this device" skips the second
+	// factor; default 30 days.
+	TrustedDeviceTTL time.Duration
+	// TwoFactorAfterPasskey asks users with two-factor authentication for
+	// a code even after a passkey that verified them; by default such a
+	// passkey counts as both factors.
+	TwoFactorAfterPasskey bool
+	// ReauthWindow is how recent a session must be to change two-factor
+	// settings without a password (users who have none); default 10 min.
+	ReauthWindow time.Duration
+
 	Policy PasswordPolicy
-	Hasher *PasswordHasher
-	Mailer mail.Mailer
-	Logger *slog.Logger
+	// Sealer encrypts secrets at rest (TOTP secrets, provider tokens).
+	Sealer Sealer
+	// CodeKey keys the hashes of short codes (one-time codes, backup
+	// codes). Derived from the server secret by package kavach.
+	CodeKey []byte
+	Hasher  *PasswordHasher
+	Mailer  mail.Mailer
+	Logger  *slog.Logger
 	// AuditKey keys the HMAC that names an address in failed sign-in
 	// audit records (the log keeps records long, and a plain hash of an
 	// address is reversed with a list of addresses). Derived from the
@@ -58,6 +82,15 @@ func (c *Config) setDefaults() {
 	def(&c.VerificationTTL, 24*time.Hour)
 	def(&c.PasswordResetTTL, time.Hour)
 	def(&c.LockoutDuration, 15*time.Minute)
+	def(&c.TwoFactorPendingTTL, 10*time.Minute)
+	def(&c.TrustedDeviceTTL, 30*24*time.Hour)
+	def(&c.ReauthWindow, 10*time.Minute)
+	if c.TwoFactorIssuer == "" {
+		c.TwoFactorIssuer = "Kavach"
+		if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" {
+			c.TwoFactorIssuer = u.Hostname()
+		}
+	}
 	if c.SessionCacheSize <= 0 {
 		c.SessionCacheSize = 100_000
 	}
@@ -76,12 +109,25 @@ func (c *Config) setDefaults() {
 	if c.Hasher == nil {
 		c.Hasher = NewPasswordHasher(0, 0, nil)
 	}
+	if len(c.CodeKey) == 0 {
+		// Codes then survive only this process; package kavach always
+		// derives a key from the server secret.
+		c.CodeKey = make([]byte, 32)
+		_, _ = rand.Read(c.CodeKey)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+}
+
+// Sealer encrypts and authenticates secrets at rest; additionalData binds
+// a sealed value to its owner, so it cannot be moved to another row.
+type Sealer interface {
+	Seal(plaintext, additionalData []byte) []byte
+	Open(sealed, additionalData []byte) ([]byte, error)
 }
 
 // Service implements human identity over a storage.Store.
@@ -124,4 +170,8 @@ const (
 	EventEmailVerified   = "email.verified"
 	EventSignInFailed    = "auth.sign_in_failed"
 	EventAccountLocked   = "auth.account_locked"
+
+	EventTwoFactorEnabled  = "two_factor.enabled"
+	EventTwoFactorDisabled = "two_factor.disabled"
+	EventBackupCodesReset  = "two_factor.backup_codes_generated"
 )

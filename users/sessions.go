@@ -57,14 +57,7 @@ func (s *Service) newSession(userID string, persistent bool, client ClientInfo, 
 
 // createSession stores a session and its event in tx.
 func (s *Service) createSession(ctx context.Context, tx storage.Store, userID string, persistent bool, client ClientInfo, method string, now time.Time) (IssuedSession, error) {
-	is := s.newSession(userID, persistent, client, now)
-	if err := tx.Sessions().Create(ctx, &is.Session); err != nil {
-		return IssuedSession{}, fmt.Errorf("create session: %w", err)
-	}
-	err := emit(ctx, tx, EventSessionCreated, userID, map[string]any{
-		"sessionId": is.Session.ID, "userId": userID, "method": method, "ip": client.IP,
-	}, now)
-	return is, err
+	return s.createSessionExtra(ctx, tx, userID, persistent, client, method, nil, now)
 }
 
 // Authenticate resolves a bearer token to its session and user. With slide
@@ -213,7 +206,8 @@ func (s *Service) revokeUserSessions(ctx context.Context, tx storage.Store, user
 	return hashes, emit(ctx, tx, EventSessionRevoked, userID, map[string]any{"userId": userID, "count": len(hashes), "kept": keepID}, now)
 }
 
-// SweepExpired deletes expired sessions and verification tokens.
+// SweepExpired deletes expired sessions, verification tokens and sign-in
+// challenges (the count of verifications includes the challenges).
 func (s *Service) SweepExpired(ctx context.Context) (sessions, verifications int, err error) {
 	now := s.now()
 	if sessions, err = s.store.Sessions().DeleteExpired(ctx, now); err != nil {
@@ -222,6 +216,11 @@ func (s *Service) SweepExpired(ctx context.Context) (sessions, verifications int
 	if verifications, err = s.store.Verifications().DeleteExpired(ctx, now); err != nil {
 		return sessions, 0, fmt.Errorf("sweep verifications: %w", err)
 	}
+	n, err := s.store.Challenges().DeleteExpired(ctx, now)
+	if err != nil {
+		return sessions, verifications, fmt.Errorf("sweep challenges: %w", err)
+	}
+	verifications += n
 	// Counters of addresses that stopped failing a day ago are noise.
 	if _, err = s.store.LoginAttempts().DeleteStale(ctx, now.Add(-24*time.Hour)); err != nil {
 		return sessions, verifications, fmt.Errorf("sweep login attempts: %w", err)

@@ -14,7 +14,7 @@ import (
 
 // schemaVersion is the number of embedded migrations: a fresh database
 // migrates to it.
-const schemaVersion = 14
+const schemaVersion = 15
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return storagetest.OpenSQLite(t) })

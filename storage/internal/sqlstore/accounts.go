@@ -9,11 +9,13 @@ import (
 
 type accounts struct{ s *Store }
 
-const accountColumns = `id, user_id, provider_id, provider_account_id, access_token, refresh_token, password, created_at, updated_at`
+const accountColumns = `id, user_id, provider_id, provider_account_id, access_token, refresh_token, password,
+	id_token, access_token_expires_at, scope, email, created_at, updated_at`
 
 func accountFields(a *storage.Account) []any {
 	return []any{&a.ID, &a.UserID, &a.ProviderID, &a.ProviderAccountID,
-		&a.AccessToken, &a.RefreshToken, &a.Password, &a.CreatedAt, &a.UpdatedAt}
+		&a.AccessToken, &a.RefreshToken, &a.Password,
+		&a.IDToken, &a.AccessTokenExpiresAt, &a.Scope, &a.Email, &a.CreatedAt, &a.UpdatedAt}
 }
 
 // Create inserts a, setting zero CreatedAt and UpdatedAt to now.
@@ -22,9 +24,10 @@ func (r accounts) Create(ctx context.Context, a *storage.Account) error {
 	stamp(&a.CreatedAt, t)
 	stamp(&a.UpdatedAt, t)
 	_, err := r.s.exec(ctx, "accounts.create",
-		`INSERT INTO kavach_account (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO kavach_account (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.UserID, a.ProviderID, a.ProviderAccountID,
-		a.AccessToken, a.RefreshToken, a.Password, a.CreatedAt, a.UpdatedAt)
+		a.AccessToken, a.RefreshToken, a.Password,
+		a.IDToken, a.AccessTokenExpiresAt, a.Scope, a.Email, a.CreatedAt, a.UpdatedAt)
 	return err
 }
 
@@ -76,4 +79,13 @@ func (r accounts) ReplacePassword(ctx context.Context, userID, old, new string, 
 
 func (r accounts) Delete(ctx context.Context, id string) error {
 	return r.s.execOne(ctx, "accounts.delete", `DELETE FROM kavach_account WHERE id = ?`, id)
+}
+
+// UpdateTokens stores what a provider said at a sign-in: the tokens, their
+// expiry, the scopes and the email.
+func (r accounts) UpdateTokens(ctx context.Context, a *storage.Account) error {
+	return r.s.execOne(ctx, "accounts.update_tokens",
+		`UPDATE kavach_account SET access_token = ?, refresh_token = ?, id_token = ?,
+		access_token_expires_at = ?, scope = ?, email = ?, updated_at = ? WHERE id = ?`,
+		a.AccessToken, a.RefreshToken, a.IDToken, a.AccessTokenExpiresAt, a.Scope, a.Email, a.UpdatedAt, a.ID)
 }

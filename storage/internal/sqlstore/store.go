@@ -48,6 +48,9 @@ func (s *Store) Audit() storage.AuditLog              { return auditLog{s} }
 func (s *Store) Organizations() storage.Organizations { return organizations{s} }
 func (s *Store) Budgets() storage.Budgets             { return budgets{s} }
 func (s *Store) Usage() storage.UsageCounters         { return usageCounters{s} }
+func (s *Store) Challenges() storage.Challenges       { return challenges{s} }
+func (s *Store) TwoFactors() storage.TwoFactors       { return twoFactors{s} }
+func (s *Store) Passkeys() storage.Passkeys           { return passkeys{s} }
 
 // Dialect names the driver.
 func (s *Store) Dialect() string { return s.d.Name }

@@ -1,0 +1,70 @@
+-- Sign-in methods beyond the password: passkeys, two-factor, one-time codes
+-- and links, social accounts.
+
+-- Short-lived state of a sign-in flow, one row per flow: a pending second
+-- factor, a magic link, an emailed or texted code, a passkey ceremony, an
+-- OAuth state, a trusted device. lookup is what the client presents,
+-- hashed (a token's hash, or the hash of the address a code went to);
+-- secret_hash is the keyed hash of a code when the code is not the lookup.
+-- attempts counts wrong guesses in one statement, so parallel guesses can
+-- never pass the limit.
+CREATE TABLE kavach_challenge (
+    id          TEXT NOT NULL PRIMARY KEY,
+    purpose     TEXT NOT NULL,
+    lookup      TEXT NOT NULL,
+    user_id     TEXT REFERENCES kavach_user (id) ON DELETE CASCADE,
+    secret_hash TEXT NOT NULL DEFAULT '',
+    data        TEXT NOT NULL DEFAULT '{}',
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    expires_at  INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (purpose, lookup)
+) STRICT;
+
+CREATE INDEX kavach_challenge_user_idx ON kavach_challenge (user_id, purpose);
+CREATE INDEX kavach_challenge_expires_at_idx ON kavach_challenge (expires_at);
+
+-- A user's TOTP authenticator. secret is sealed (AES-GCM under a key derived
+-- from the server secret). enabled turns on once a first code confirms the
+-- enrolment. last_step is the last accepted time step: a code is accepted
+-- once.
+CREATE TABLE kavach_two_factor (
+    user_id    TEXT NOT NULL PRIMARY KEY REFERENCES kavach_user (id) ON DELETE CASCADE,
+    secret     BLOB NOT NULL,
+    enabled    INTEGER NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1)),
+    last_step  INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+
+-- Backup codes, stored as keyed hashes; used_at marks a spent one.
+CREATE TABLE kavach_backup_code (
+    user_id    TEXT NOT NULL REFERENCES kavach_user (id) ON DELETE CASCADE,
+    code_hash  TEXT NOT NULL,
+    used_at    INTEGER,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, code_hash)
+) STRICT;
+
+-- WebAuthn credentials. credential is the JSON of the go-webauthn
+-- credential (public key, flags, authenticator data); credential_id is its
+-- id in base64url, unique across users.
+CREATE TABLE kavach_passkey (
+    id            TEXT NOT NULL PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES kavach_user (id) ON DELETE CASCADE,
+    credential_id TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL DEFAULT '',
+    credential    TEXT NOT NULL,
+    sign_count    INTEGER NOT NULL DEFAULT 0,
+    clone_warning INTEGER NOT NULL DEFAULT 0 CHECK (clone_warning IN (0, 1)),
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER
+) STRICT;
+
+CREATE INDEX kavach_passkey_user_idx ON kavach_passkey (user_id, created_at);
+
+-- Social accounts: what the provider said, and its tokens (sealed).
+ALTER TABLE kavach_account ADD COLUMN id_token TEXT;
+ALTER TABLE kavach_account ADD COLUMN access_token_expires_at INTEGER;
+ALTER TABLE kavach_account ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+ALTER TABLE kavach_account ADD COLUMN email TEXT NOT NULL DEFAULT '';
