@@ -22,6 +22,8 @@ func (k *Kavach) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+adminClientsPath, k.admin(k.handleListClients))
 	mux.HandleFunc("POST "+adminClientsPath, k.admin(k.handleCreateClient))
 	mux.HandleFunc("DELETE "+adminClientsPath+"/{id}", k.admin(k.handleDeleteClient))
+	mux.HandleFunc("POST "+adminUsersPath+"/{id}/ban", k.admin(k.handleBanUser))
+	mux.HandleFunc("POST "+adminUsersPath+"/{id}/unban", k.admin(k.handleUnbanUser))
 }
 
 // isAdmin reports whether the user is a server admin.

@@ -72,6 +72,9 @@ func FuzzEndpoints(f *testing.F) {
 		{"POST", "/api/auth/agents"}, {"POST", "/api/auth/authorize"}, {"POST", agentPath + "/delegate"},
 		{"POST", agentPath + "/oauth-client"}, {"POST", agentPath + "/usage"}, {"POST", agentPath + "/budgets"},
 		{"POST", "/api/auth/organizations"}, {"POST", "/api/auth/budgets"},
+		{"POST", "/api/auth/two-factor/enable"}, {"POST", "/api/auth/two-factor/verify"},
+		{"POST", "/api/auth/two-factor/disable"}, {"POST", "/api/auth/two-factor/backup-codes"},
+		{"POST", "/api/auth/admin/users/x/ban"},
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, ep := range endpoints {

@@ -134,7 +134,6 @@ func (k *Kavach) startSession(w http.ResponseWriter, res users.AuthResult) authR
 		s := publicSession(res.Session.Session)
 		out.Session, out.Token = &s, res.Session.Token
 		k.Auth.cookie.set(w, res.Session.Token, res.Session.Session.ExpiresAt, now, res.Session.Session.Persistent)
-		k.Auth.cookie.named(twoFactorCookie).clear(w)
 	}
 	if tf := res.TwoFactor; tf != nil {
 		out.TwoFactorRedirect, out.TwoFactorToken, out.TwoFactorMethods = true, tf.Token, tf.Methods

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/kavachos/kavach/agents"
 	"github.com/kavachos/kavach/internal/httpx"
@@ -77,6 +78,20 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusConflict, "USER_ALREADY_EXISTS", "A user with this email already exists."
 	case errors.Is(err, users.ErrTooManyAttempts):
 		return http.StatusTooManyRequests, "TOO_MANY_ATTEMPTS", "Too many failed attempts. Try again later or reset your password."
+	case errors.Is(err, users.ErrNotBanned):
+		return http.StatusNotFound, "NOT_BANNED", "The user is not banned."
+	case errors.Is(err, users.ErrUserBanned):
+		msg := "This account is banned"
+		var b *users.BannedError
+		if errors.As(err, &b) {
+			if b.Reason != "" {
+				msg += ": " + b.Reason
+			}
+			if b.Until != nil {
+				msg += " (until " + b.Until.UTC().Format(time.RFC3339) + ")"
+			}
+		}
+		return http.StatusForbidden, "USER_BANNED", msg + "."
 	case errors.Is(err, users.ErrInvalidCode):
 		return http.StatusBadRequest, "INVALID_CODE", "The code is invalid, expired or already used."
 	case errors.Is(err, users.ErrTwoFactorExpired):

@@ -1,6 +1,7 @@
 package kavach
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/kavachos/kavach/internal/httpx"
@@ -46,9 +47,10 @@ func (k *Kavach) handleTwoFactorVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := req.TwoFactorToken
+	fromCookie := false
 	if token == "" {
 		if c, err := r.Cookie(k.Auth.cookie.named(twoFactorCookie).name); err == nil {
-			token = c.Value
+			token, fromCookie = c.Value, true
 		}
 	}
 	if token == "" {
@@ -68,8 +70,14 @@ func (k *Kavach) handleTwoFactorVerify(w http.ResponseWriter, r *http.Request) {
 		Token: token, Code: req.Code, BackupCode: req.BackupCode, TrustDevice: req.TrustDevice, Client: k.clientInfo(r),
 	})
 	if err != nil {
+		if fromCookie && errors.Is(err, users.ErrTwoFactorExpired) {
+			k.Auth.cookie.named(twoFactorCookie).clear(w)
+		}
 		k.fail(w, r, err)
 		return
+	}
+	if fromCookie {
+		k.Auth.cookie.named(twoFactorCookie).clear(w)
 	}
 	httpx.WriteJSON(w, http.StatusOK, k.startSession(w, res))
 }

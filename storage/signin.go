@@ -118,3 +118,22 @@ type Passkeys interface {
 	// Delete removes the user's passkey; ErrNotFound when there is none.
 	Delete(ctx context.Context, userID, id string) error
 }
+
+// Ban keeps a user from signing in (table kavach_user_ban).
+type Ban struct {
+	UserID    string
+	Reason    string
+	Until     *time.Time // nil: until lifted
+	BannedBy  string     // the admin's user id, or "cli"
+	CreatedAt time.Time
+}
+
+// Bans stores kavach_user_ban rows.
+type Bans interface {
+	// Put bans the user, replacing an earlier ban.
+	Put(ctx context.Context, b *Ban) error
+	// Get returns the user's ban, ended or not; ErrNotFound when none.
+	Get(ctx context.Context, userID string) (*Ban, error)
+	// Delete lifts the ban; ErrNotFound when there is none.
+	Delete(ctx context.Context, userID string) error
+}

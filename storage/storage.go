@@ -50,6 +50,7 @@ type Store interface {
 	Challenges() Challenges
 	TwoFactors() TwoFactors
 	Passkeys() Passkeys
+	Bans() Bans
 
 	// InTx runs fn in one transaction. The Store passed to fn is bound to the
 	// transaction; fn's error (or a panic) rolls it back. Nested InTx calls on

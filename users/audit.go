@@ -40,6 +40,8 @@ var auditedEvents = map[string]string{
 	EventTwoFactorEnabled:  EventTwoFactorEnabled,
 	EventTwoFactorDisabled: EventTwoFactorDisabled,
 	EventBackupCodesReset:  EventBackupCodesReset,
+	EventUserBanned:        EventUserBanned,
+	EventUserUnbanned:      EventUserUnbanned,
 }
 
 // emit appends an outbox event inside the caller's transaction, and, for

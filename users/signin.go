@@ -16,8 +16,8 @@ import (
 
 // Every primary sign-in method (password, magic link, email code, phone
 // code, social account, passkey) ends in finishSignIn. It is the one place
-// that decides whether the first factor is enough: it refuses locked
-// accounts, and for users with two-factor authentication it stores a
+// that decides whether the first factor is enough: it refuses banned and
+// locked accounts, and for users with two-factor authentication it stores a
 // pending second-factor challenge instead of a session. No method issues a
 // session any other way, so none can skip the second factor.
 
@@ -80,6 +80,9 @@ type pendingSignIn struct {
 // the method stored on the way (a new user, a linked account) and the
 // session commit together.
 func (s *Service) finishSignIn(ctx context.Context, tx storage.Store, f FirstFactor, now time.Time) (AuthResult, error) {
+	if err := checkNotBanned(ctx, tx, f.User.ID, now); err != nil {
+		return AuthResult{}, err
+	}
 	if !f.lockChecked {
 		if err := s.checkNotLocked(ctx, tx, f.User.Email, now); err != nil {
 			return AuthResult{}, err

@@ -320,6 +320,9 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in VerifyTwoFactorInput) 
 		if err := tx.LoginAttempts().Reset(ctx, att.key); err != nil {
 			return fmt.Errorf("reset login attempts: %w", err)
 		}
+		if err := checkNotBanned(ctx, tx, user.ID, now); err != nil {
+			return err
+		}
 		is, err := s.createSessionExtra(ctx, tx, user.ID, pending.RememberMe, in.Client, pending.Method, extra, now)
 		if err != nil {
 			return err

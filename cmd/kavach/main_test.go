@@ -122,6 +122,22 @@ func TestMigrateAndUserCommands(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "ops@example.com") || !strings.Contains(out, "true") || strings.Contains(out, "weak@") {
 				t.Fatalf("list: %d %q", code, out)
 			}
+			code, out, stderr = runCLI(t, env, "", "user", "ban", "--email", "ops@example.com", "--reason", "spam", "--for", "72h")
+			if code != 0 || !strings.Contains(out, "banned user") {
+				t.Fatalf("ban: %d %q %q", code, out, stderr)
+			}
+			code, _, stderr = runCLI(t, env, "", "user", "ban", "--email", "ops@example.com", "--for", "-1h")
+			if code == 0 || !strings.Contains(stderr, "positive") {
+				t.Fatalf("negative ban accepted: %d %q", code, stderr)
+			}
+			code, out, stderr = runCLI(t, env, "", "user", "unban", "--email", "ops@example.com")
+			if code != 0 || !strings.Contains(out, "unbanned user") {
+				t.Fatalf("unban: %d %q %q", code, out, stderr)
+			}
+			code, _, stderr = runCLI(t, env, "", "user", "unban", "--email", "ops@example.com")
+			if code == 0 || !strings.Contains(stderr, "not banned") {
+				t.Fatalf("second unban: %d %q", code, stderr)
+			}
 			code, out, stderr = runCLI(t, env, "", "user", "delete", "--email", "ops@example.com")
 			if code != 0 || !strings.Contains(out, "deleted user") {
 				t.Fatalf("delete: %d %q %q", code, out, stderr)

@@ -17,7 +17,7 @@ import (
 
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
-		return errors.New("user: want create, list or delete")
+		return errors.New("user: want create, list, delete, ban or unban")
 	}
 	sub, rest := args[0], args[1:]
 	var (
@@ -25,6 +25,8 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		passwordStdin   bool
 		verified        bool
 		limit, offset   int
+		reason          string
+		banFor          time.Duration
 	)
 	extra := func(fs *flag.FlagSet) {
 		switch sub {
@@ -36,15 +38,19 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		case "list":
 			fs.IntVar(&limit, "limit", 100, "how many users")
 			fs.IntVar(&offset, "offset", 0, "skip this many")
-		case "delete":
-			fs.StringVar(&email, "email", "", "email of the user to delete")
-			fs.StringVar(&id, "id", "", "id of the user to delete")
+		case "delete", "ban", "unban":
+			fs.StringVar(&email, "email", "", "email of the user to "+sub)
+			fs.StringVar(&id, "id", "", "id of the user to "+sub)
+			if sub == "ban" {
+				fs.StringVar(&reason, "reason", "", "why (shown to the user when a sign-in is refused)")
+				fs.DurationVar(&banFor, "for", 0, "how long (e.g. 72h); without it, until unbanned")
+			}
 		}
 	}
 	switch sub {
-	case "create", "list", "delete":
+	case "create", "list", "delete", "ban", "unban":
 	default:
-		return fmt.Errorf("user: unknown subcommand %q (want create, list or delete)", sub)
+		return fmt.Errorf("user: unknown subcommand %q (want create, list, delete, ban or unban)", sub)
 	}
 	k, err := openForCLI(ctx, "user "+sub, rest, stderr, getenv, extra)
 	if err != nil {
@@ -85,9 +91,9 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", u.ID, u.Email, u.Name, u.EmailVerified, u.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
-	default: // delete
+	default: // delete, ban, unban
 		if (email == "") == (id == "") {
-			return errors.New("user delete: give exactly one of --email or --id")
+			return fmt.Errorf("user %s: give exactly one of --email or --id", sub)
 		}
 		if id == "" {
 			u, err := k.Users.FindUserByEmail(ctx, email)
@@ -95,6 +101,28 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 				return describe(err)
 			}
 			id = u.ID
+		}
+		switch sub {
+		case "ban":
+			if banFor < 0 {
+				return errors.New("user ban: --for must be positive")
+			}
+			var until *time.Time
+			if banFor > 0 {
+				t := time.Now().UTC().Add(banFor).Truncate(time.Millisecond)
+				until = &t
+			}
+			if err := k.Users.BanUser(ctx, id, reason, until, "cli"); err != nil {
+				return describe(err)
+			}
+			_, err := fmt.Fprintf(stdout, "banned user %s; their sessions are ended\n", id)
+			return err
+		case "unban":
+			if err := k.Users.UnbanUser(ctx, id, "cli"); err != nil {
+				return describe(err)
+			}
+			_, err := fmt.Fprintf(stdout, "unbanned user %s\n", id)
+			return err
 		}
 		if err := k.Users.DeleteUser(ctx, id); err != nil {
 			return describe(err)

@@ -247,3 +247,27 @@ func testPasskeyLifecycle(t *testing.T, s storage.Store) {
 	_, err = s.Passkeys().Get(ctx, p.ID)
 	wantErr(t, "get deleted", err, storage.ErrNotFound)
 }
+
+var banTests = []test{
+	{"Lifecycle", testBanLifecycle},
+}
+
+func testBanLifecycle(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	u := createUser(t, s)
+	_, err := s.Bans().Get(ctx, u.ID)
+	wantErr(t, "get none", err, storage.ErrNotFound)
+	until := now().Add(time.Hour)
+	b := &storage.Ban{UserID: u.ID, Reason: "spam", Until: &until, BannedBy: "cli", CreatedAt: now()}
+	must(t, "put", s.Bans().Put(ctx, b))
+	got, err := s.Bans().Get(ctx, u.ID)
+	must(t, "get", err)
+	wantSame(t, "get", got, b)
+	forever := &storage.Ban{UserID: u.ID, Reason: "fraud", BannedBy: "usr_admin", CreatedAt: now()}
+	must(t, "put again", s.Bans().Put(ctx, forever))
+	got, err = s.Bans().Get(ctx, u.ID)
+	must(t, "get again", err)
+	wantSame(t, "replaced", got, forever)
+	must(t, "delete", s.Bans().Delete(ctx, u.ID))
+	wantErr(t, "delete twice", s.Bans().Delete(ctx, u.ID), storage.ErrNotFound)
+}

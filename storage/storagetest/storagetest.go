@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Challenges", challengeTests},
 		{"TwoFactors", twoFactorTests},
 		{"Passkeys", passkeyTests},
+		{"Bans", banTests},
 		{"InvalidValues", invalidValueTests},
 		{"Tx", txTests},
 		{"Schema", schemaTests},

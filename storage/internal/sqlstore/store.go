@@ -51,6 +51,7 @@ func (s *Store) Usage() storage.UsageCounters         { return usageCounters{s} 
 func (s *Store) Challenges() storage.Challenges       { return challenges{s} }
 func (s *Store) TwoFactors() storage.TwoFactors       { return twoFactors{s} }
 func (s *Store) Passkeys() storage.Passkeys           { return passkeys{s} }
+func (s *Store) Bans() storage.Bans                   { return bans{s} }
 
 // Dialect names the driver.
 func (s *Store) Dialect() string { return s.d.Name }

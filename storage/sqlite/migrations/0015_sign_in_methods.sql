@@ -68,3 +68,13 @@ ALTER TABLE kavach_account ADD COLUMN id_token TEXT;
 ALTER TABLE kavach_account ADD COLUMN access_token_expires_at INTEGER;
 ALTER TABLE kavach_account ADD COLUMN scope TEXT NOT NULL DEFAULT '';
 ALTER TABLE kavach_account ADD COLUMN email TEXT NOT NULL DEFAULT '';
+
+-- Bans: a banned user cannot sign in by any method until the ban ends
+-- (until NULL: until lifted).
+CREATE TABLE kavach_user_ban (
+    user_id    TEXT NOT NULL PRIMARY KEY REFERENCES kavach_user (id) ON DELETE CASCADE,
+    reason     TEXT NOT NULL DEFAULT '',
+    until      INTEGER,
+    banned_by  TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+) STRICT;

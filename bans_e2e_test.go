@@ -1,0 +1,78 @@
+package kavach_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kavachos/kavach"
+	"github.com/kavachos/kavach/storage"
+)
+
+// TestBans: a ban ends the user's sessions and pending sign-ins, every
+// sign-in is refused after the credential checks out (a wrong password
+// still says INVALID_CREDENTIALS, so a ban tells a guesser nothing), a
+// timed ban ends by itself, and only server admins ban.
+func TestBans(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, func(c *kavach.Config) { c.AdminEmails = []string{"root@example.com"} })
+		admin := e.newAdmin(t, "root@example.com")
+		var me struct {
+			ID string `json:"id"`
+		}
+		admin.do("GET", "/api/auth/user", nil).must(t, 200).decode(t, &me)
+		victim := e.client()
+		d := victim.signUp("mallory@example.com")
+		other := e.client()
+		other.signUp("bob@example.com")
+		// A pending second factor is dropped too.
+		tfa := e.client()
+		tfaUser := tfa.signUp("trent@example.com")
+		tfa.enableTwoFactor(goodPassword)
+		pending := e.client()
+		pending.mustNeedSecondFactor(pending.signIn("trent@example.com", goodPassword))
+
+		other.do("POST", "/api/auth/admin/users/"+d.User.ID+"/ban", nil).mustError(t, 403, "FORBIDDEN")
+		admin.do("POST", "/api/auth/admin/users/"+me.ID+"/ban", nil).mustError(t, 400, "INVALID_REQUEST")
+		admin.do("POST", "/api/auth/admin/users/usr_nobody/ban", nil).mustError(t, 404, "USER_NOT_FOUND")
+		admin.do("POST", "/api/auth/admin/users/"+d.User.ID+"/ban", map[string]any{"expiresIn": -5}).mustError(t, 400, "INVALID_REQUEST")
+		admin.do("POST", "/api/auth/admin/users/"+d.User.ID+"/ban", map[string]any{"reason": "spam", "expiresIn": 3600}).must(t, 200)
+		admin.do("POST", "/api/auth/admin/users/"+tfaUser.User.ID+"/ban", map[string]any{"reason": "fraud"}).must(t, 200)
+
+		if got := victim.do("GET", "/api/auth/session", nil).must(t, 200); string(got.Data) != "null" {
+			t.Fatalf("the banned user's session survived: %s", got.Data)
+		}
+		victim.signIn("mallory@example.com", "not-the-password-9").mustError(t, 401, "INVALID_CREDENTIALS")
+		r := victim.signIn("mallory@example.com", goodPassword).mustError(t, 403, "USER_BANNED")
+		if !strings.Contains(r.Error.Message, "spam") {
+			t.Fatalf("ban message: %s", r.Error.Message)
+		}
+		pending.do("POST", "/api/auth/two-factor/verify", map[string]any{"code": "123456"}).mustError(t, 401, "TWO_FACTOR_EXPIRED")
+		e.client().signIn("trent@example.com", goodPassword).mustError(t, 403, "USER_BANNED")
+
+		// The timed ban ends by itself; the other is lifted.
+		e.clock.Advance(time.Hour + time.Second)
+		victim.signIn("mallory@example.com", goodPassword).must(t, 200)
+		admin.do("POST", "/api/auth/admin/users/"+tfaUser.User.ID+"/unban", nil).must(t, 200)
+		admin.do("POST", "/api/auth/admin/users/"+tfaUser.User.ID+"/unban", nil).mustError(t, 404, "NOT_BANNED")
+		again := e.client()
+		again.mustNeedSecondFactor(again.signIn("trent@example.com", goodPassword))
+
+		evs, err := e.store.Events().Pending(t.Context(), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var banned, unbanned int
+		for _, ev := range evs {
+			switch ev.Type {
+			case "user.banned":
+				banned++
+			case "user.unbanned":
+				unbanned++
+			}
+		}
+		if banned != 2 || unbanned != 1 {
+			t.Fatalf("events: banned %d, unbanned %d", banned, unbanned)
+		}
+	})
+}

@@ -1,0 +1,102 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kavachos/kavach/storage"
+)
+
+// Bans keep a person out: a ban ends every session at once, and every
+// sign-in method refuses a banned user in finishSignIn (after the user
+// proved the credential, so a ban tells a guesser nothing).
+
+// Ban events.
+const (
+	EventUserBanned   = "user.banned"
+	EventUserUnbanned = "user.unbanned"
+)
+
+const maxBanReasonLength = 500
+
+// ErrUserBanned matches a BannedError; ErrNotBanned is an unban of a user
+// who is not banned.
+var (
+	ErrUserBanned = errors.New("this account is banned")
+	ErrNotBanned  = errors.New("the user is not banned")
+)
+
+// BannedError says until when (nil: until lifted) and why.
+type BannedError struct {
+	Reason string
+	Until  *time.Time
+}
+
+func (e *BannedError) Error() string        { return ErrUserBanned.Error() }
+func (e *BannedError) Is(target error) bool { return target == ErrUserBanned }
+
+// BanUser bans a user until until (nil: until lifted), ends their sessions
+// and pending sign-ins. by names who banned (an admin's user id, or
+// "cli").
+func (s *Service) BanUser(ctx context.Context, userID, reason string, until *time.Time, by string) error {
+	reason = cleanText(reason, maxBanReasonLength)
+	now := s.now()
+	if until != nil && !until.After(now) {
+		return &InputError{Field: "expiresIn", Message: "a ban must end in the future"}
+	}
+	var revoked []string
+	err := s.store.InTx(ctx, func(tx storage.Store) error {
+		if _, err := tx.Users().Get(ctx, userID); errors.Is(err, storage.ErrNotFound) {
+			return ErrUserNotFound
+		} else if err != nil {
+			return err
+		}
+		if err := tx.Bans().Put(ctx, &storage.Ban{UserID: userID, Reason: reason, Until: until, BannedBy: by, CreatedAt: now}); err != nil {
+			return fmt.Errorf("store ban: %w", err)
+		}
+		var err error
+		if revoked, err = s.revokeUserSessions(ctx, tx, userID, "", now); err != nil {
+			return err
+		}
+		if err := tx.Challenges().DeleteByUser(ctx, userID, storage.PurposeTwoFactor); err != nil {
+			return fmt.Errorf("drop pending sign-ins: %w", err)
+		}
+		payload := map[string]any{"userId": userID, "reason": reason, "by": by}
+		if until != nil {
+			payload["until"] = *until
+		}
+		return emit(ctx, tx, EventUserBanned, userID, payload, now)
+	})
+	s.cache.invalidate(revoked...)
+	return err
+}
+
+// UnbanUser lifts a ban; ErrNotBanned when there is none.
+func (s *Service) UnbanUser(ctx context.Context, userID, by string) error {
+	now := s.now()
+	return s.store.InTx(ctx, func(tx storage.Store) error {
+		if err := tx.Bans().Delete(ctx, userID); errors.Is(err, storage.ErrNotFound) {
+			return ErrNotBanned
+		} else if err != nil {
+			return err
+		}
+		return emit(ctx, tx, EventUserUnbanned, userID, map[string]any{"userId": userID, "by": by}, now)
+	})
+}
+
+// checkNotBanned refuses a user under a ban that has not ended.
+func checkNotBanned(ctx context.Context, tx storage.Store, userID string, now time.Time) error {
+	b, err := tx.Bans().Get(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read ban: %w", err)
+	}
+	if b.Until != nil && !b.Until.After(now) {
+		return nil
+	}
+	return &BannedError{Reason: b.Reason, Until: b.Until}
+}
