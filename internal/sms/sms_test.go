@@ -171,3 +171,23 @@ func TestNewWebhookChecks(t *testing.T) {
 		t.Errorf("https: %v", err)
 	}
 }
+
+// FuzzNormalize: whatever Normalize accepts is E.164 and normalizes to
+// itself.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"+14155550100", "+1 (415) 555-0100", "+44.20", "++1", "+\u00a01415", "0", "+０１２"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		n, ok := Normalize(raw)
+		if !ok {
+			return
+		}
+		if !IsE164(n) {
+			t.Fatalf("Normalize(%q) = %q, not E.164", raw, n)
+		}
+		if again, ok := Normalize(n); !ok || again != n {
+			t.Fatalf("Normalize(%q) = %q, %v", n, again, ok)
+		}
+	})
+}
