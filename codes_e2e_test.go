@@ -689,3 +689,43 @@ func readSigned(r *http.Request, secret string) ([]byte, bool) {
 func slogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
+
+func TestConfigSMSWebhook(t *testing.T) {
+	base := kavach.Config{Secret: testSecret, BaseURL: "https://auth.example.com", Env: kavach.EnvProduction, Email: kavach.EmailConfig{SMTPHost: "smtp.example.com"}}
+	tests := []struct {
+		name    string
+		mutate  func(*kavach.SignInConfig)
+		wantErr string
+	}{
+		{"no phone at all", func(*kavach.SignInConfig) {}, ""},
+		{"webhook", func(s *kavach.SignInConfig) {
+			s.SMSWebhookURL, s.SMSWebhookSecret = "https://sms.example.com/send", smsSecret
+		}, ""},
+		{"url without secret", func(s *kavach.SignInConfig) { s.SMSWebhookURL = "https://sms.example.com/send" }, "go together"},
+		{"secret without url", func(s *kavach.SignInConfig) { s.SMSWebhookSecret = smsSecret }, "go together"},
+		{"http in production", func(s *kavach.SignInConfig) {
+			s.SMSWebhookURL, s.SMSWebhookSecret = "http://sms.example.com/send", smsSecret
+		}, "https"},
+		{"short secret", func(s *kavach.SignInConfig) {
+			s.SMSWebhookURL, s.SMSWebhookSecret = "https://sms.example.com/send", "short"
+		}, "at least 24 bytes"},
+		{"long code lifetime", func(s *kavach.SignInConfig) { s.OneTimeCodeTTL = 2 * time.Hour }, "at most 1h"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			tt.mutate(&c.SignIn)
+			c = c.Defaults()
+			if c.SignIn.SMSDevDir != "" {
+				t.Fatalf("production got a development SMS folder %q", c.SignIn.SMSDevDir)
+			}
+			err := c.Validate()
+			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	if dev := (kavach.Config{}).Defaults(); dev.SignIn.SMSDevDir != "kavach-sms" || dev.SignIn.MagicLinkTTL != 10*time.Minute || dev.SignIn.OneTimeCodeTTL != 5*time.Minute {
+		t.Fatalf("development defaults: %+v", dev.SignIn)
+	}
+}
