@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kavachos/kavach/internal/clientip"
+	"github.com/kavachos/kavach/internal/sms"
 	"github.com/kavachos/kavach/internal/webhook"
 	"github.com/kavachos/kavach/storage"
 )
@@ -123,6 +124,20 @@ type SignInConfig struct {
 	// passkey that verified the user (PIN or biometrics); by default such
 	// a passkey counts as both factors.
 	TwoFactorAfterPasskey bool
+
+	// MagicLinkTTL is how long a magic link works; default 10 min.
+	MagicLinkTTL time.Duration
+	// OneTimeCodeTTL is how long an emailed or texted sign-in code works;
+	// default 5 min.
+	OneTimeCodeTTL time.Duration
+	// SMSWebhookURL receives phone sign-in codes as signed JSON posts
+	// ({"to","text"}) to relay to an SMS provider; SMSWebhookSecret signs
+	// them (whsec_<base64> or at least 24 bytes). Without a URL,
+	// development writes texts to SMSDevDir; production without either
+	// answers the phone routes with 404 PHONE_NOT_ENABLED.
+	SMSWebhookURL    string
+	SMSWebhookSecret string
+	SMSDevDir        string // default "./kavach-sms" in development
 }
 
 // SessionConfig controls human sessions.
@@ -225,6 +240,11 @@ func (c Config) Defaults() Config {
 		c.SignIn.TwoFactorURL = c.BaseURL + "/two-factor"
 	}
 	setDur(&c.SignIn.TrustedDeviceTTL, 30*24*time.Hour)
+	setDur(&c.SignIn.MagicLinkTTL, 10*time.Minute)
+	setDur(&c.SignIn.OneTimeCodeTTL, 5*time.Minute)
+	if c.SignIn.SMSDevDir == "" && c.SignIn.SMSWebhookURL == "" && c.Env != EnvProduction {
+		c.SignIn.SMSDevDir = "kavach-sms"
+	}
 	setDur(&c.OAuth.AccessTokenTTL, time.Hour)
 	setDur(&c.OAuth.RefreshTokenTTL, 30*24*time.Hour)
 	if c.OAuth.AccessTokenAlg == "" {
@@ -311,6 +331,16 @@ func (c Config) Validate() error {
 		} else if _, err := webhook.New(c.WebhookURL, c.WebhookSecret, c.Env == EnvDevelopment, nil); err != nil {
 			bad("%v", err)
 		}
+	}
+	if c.SignIn.SMSWebhookURL != "" || c.SignIn.SMSWebhookSecret != "" {
+		if c.SignIn.SMSWebhookURL == "" || c.SignIn.SMSWebhookSecret == "" {
+			bad("SMS webhook URL and SMS webhook secret go together")
+		} else if _, err := sms.NewWebhook(c.SignIn.SMSWebhookURL, c.SignIn.SMSWebhookSecret, c.Env == EnvDevelopment, nil); err != nil {
+			bad("%v", err)
+		}
+	}
+	if c.SignIn.MagicLinkTTL > 24*time.Hour || c.SignIn.OneTimeCodeTTL > time.Hour {
+		bad("magic links may live at most 24h and one-time codes at most 1h")
 	}
 	if c.Session.UpdateAge > c.Session.TTL {
 		bad("session update age must not exceed the session TTL")

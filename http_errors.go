@@ -104,6 +104,10 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusForbidden, "REAUTHENTICATION_REQUIRED", "Sign in again (within the last 10 minutes) to change this."
 	case errors.Is(err, users.ErrInvalidToken):
 		return http.StatusBadRequest, "INVALID_TOKEN", "The link is invalid, expired or already used."
+	case errors.Is(err, users.ErrPhoneNotEnabled):
+		return http.StatusNotFound, "PHONE_NOT_ENABLED", "Phone sign-in is not enabled on this server."
+	case errors.Is(err, users.ErrPhoneInUse):
+		return http.StatusConflict, "PHONE_IN_USE", "This phone number belongs to another account."
 	case errors.Is(err, users.ErrSessionNotFound):
 		return http.StatusNotFound, "SESSION_NOT_FOUND", "No such session."
 	case errors.Is(err, users.ErrOrganizationNotFound):

@@ -42,6 +42,7 @@ func (k *Kavach) routes() (http.Handler, error) {
 	api.HandleFunc("POST /api/auth/two-factor/disable", k.limitIP("two-factor", k.signedIn(k.handleTwoFactorDisable)))
 	api.HandleFunc("POST /api/auth/two-factor/backup-codes", k.limitIP("two-factor", k.signedIn(k.handleBackupCodes)))
 	api.HandleFunc("GET /api/auth/two-factor/status", k.signedIn(k.handleTwoFactorStatus))
+	k.codeRoutes(api) // magic links, email and phone codes
 	api.HandleFunc("GET /api/auth/user", k.signedIn(k.handleGetUser))
 	api.HandleFunc("PATCH /api/auth/user", k.signedIn(k.handleUpdateUser))
 	k.adminRoutes(api)

@@ -26,6 +26,7 @@ import (
 	"github.com/kavachos/kavach/internal/mail"
 	"github.com/kavachos/kavach/internal/outbox"
 	"github.com/kavachos/kavach/internal/seal"
+	"github.com/kavachos/kavach/internal/sms"
 	"github.com/kavachos/kavach/internal/webhook"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/storage/postgres"
@@ -119,6 +120,10 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user secrets sealer: %w", err)
 	}
+	texts, err := newSMSSender(cfg)
+	if err != nil {
+		return nil, err
+	}
 	hasher := users.NewPasswordHasher(cfg.Password.Iterations, cfg.Password.MaxConcurrent, users.LegacyVerifier(cfg.VerifyLegacyHash))
 	svc := users.NewService(store, users.Config{
 		BaseURL:               cfg.BaseURL,
@@ -139,6 +144,9 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		Sealer:                sealer,
 		TrustedDeviceTTL:      cfg.SignIn.TrustedDeviceTTL,
 		TwoFactorAfterPasskey: cfg.SignIn.TwoFactorAfterPasskey,
+		MagicLinkTTL:          cfg.SignIn.MagicLinkTTL,
+		OneTimeCodeTTL:        cfg.SignIn.OneTimeCodeTTL,
+		SMS:                   texts,
 		Mailer:                mailer,
 		Logger:                cfg.Logger,
 		Now:                   cfg.Now,
@@ -366,6 +374,22 @@ func redactURL(raw string) string {
 		}
 	}
 	return raw
+}
+
+// newSMSSender picks how phone codes are sent: the webhook, else the
+// development folder, else nothing (the phone routes are off).
+func newSMSSender(cfg Config) (users.SMSSender, error) {
+	if cfg.SignIn.SMSWebhookURL != "" {
+		w, err := sms.NewWebhook(cfg.SignIn.SMSWebhookURL, cfg.SignIn.SMSWebhookSecret, cfg.Env == EnvDevelopment, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		return w, nil
+	}
+	if cfg.SignIn.SMSDevDir != "" {
+		return &sms.DevSender{Dir: cfg.SignIn.SMSDevDir, Logger: cfg.Logger}, nil
+	}
+	return nil, nil
 }
 
 func newMailer(cfg Config) (mail.Mailer, error) {

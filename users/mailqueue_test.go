@@ -23,7 +23,7 @@ func (m *hungMailer) Send(ctx context.Context, _ mail.Message) error {
 func TestMailQueueCloseIsBounded(t *testing.T) {
 	m := &hungMailer{}
 	var q mailQueue
-	q.start(m, slog.New(slog.DiscardHandler))
+	q.start(m, true, "email", slog.New(slog.DiscardHandler))
 	for range 3 {
 		q.submit("test", func(ctx context.Context, m mail.Mailer) error { return m.Send(ctx, mail.Message{}) })
 	}

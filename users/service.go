@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/kavachos/kavach/internal/mail"
@@ -48,6 +49,14 @@ type Config struct {
 	// ReauthWindow is how recent a session must be to change two-factor
 	// settings without a password (users who have none); default 10 min.
 	ReauthWindow time.Duration
+	// MagicLinkTTL is how long a magic link works; default 10 min.
+	MagicLinkTTL time.Duration
+	// OneTimeCodeTTL is how long an emailed or texted code works; default
+	// 5 min.
+	OneTimeCodeTTL time.Duration
+	// SMS sends phone sign-in codes; without it the phone routes answer
+	// ErrPhoneNotEnabled.
+	SMS SMSSender
 
 	Policy PasswordPolicy
 	// Sealer encrypts secrets at rest (TOTP secrets, provider tokens).
@@ -85,6 +94,8 @@ func (c *Config) setDefaults() {
 	def(&c.TwoFactorPendingTTL, 10*time.Minute)
 	def(&c.TrustedDeviceTTL, 30*24*time.Hour)
 	def(&c.ReauthWindow, 10*time.Minute)
+	def(&c.MagicLinkTTL, 10*time.Minute)
+	def(&c.OneTimeCodeTTL, 5*time.Minute)
 	if c.TwoFactorIssuer == "" {
 		c.TwoFactorIssuer = "Kavach"
 		if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" {
@@ -136,6 +147,7 @@ type Service struct {
 	store storage.Store
 	cache *sessionCache
 	mails mailQueue
+	texts smsQueue
 }
 
 // NewService builds the service. Call Close to wait for queued mail.
@@ -146,13 +158,19 @@ func NewService(store storage.Store, cfg Config) *Service {
 		store: store,
 		cache: newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
 	}
-	s.mails.start(cfg.Mailer, cfg.Logger)
+	s.mails.start(cfg.Mailer, cfg.Mailer != nil, "email", cfg.Logger)
+	s.texts.start(cfg.SMS, cfg.SMS != nil, "text message", cfg.Logger)
 	return s
 }
 
-// Close waits for emails that are still queued or being sent, at most
-// MailDrainTimeout.
-func (s *Service) Close() { s.mails.close(MailDrainTimeout) }
+// Close waits for emails and text messages that are still queued or being
+// sent, at most MailDrainTimeout.
+func (s *Service) Close() {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.texts.close(MailDrainTimeout) })
+	s.mails.close(MailDrainTimeout)
+	wg.Wait()
+}
 
 // now is the service clock, at the millisecond precision both stores keep,
 // so what an API call returns equals what a later read returns.
