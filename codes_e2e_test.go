@@ -140,7 +140,10 @@ func (c *client) mustBeSignedIn(email string) {
 func TestMagicLink(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		e := newEnv(t, open, nil)
-		e.client().signUp("ada@example.com") // unverified
+		// An unverified account, as someone who does not own the address
+		// could make it (account pre-hijacking), signed in elsewhere.
+		squatter := e.client()
+		squatter.signUp("ada@example.com")
 
 		// The same answer for an account and for an address without one.
 		known := e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "Ada@Example.com", "callbackURL": "/dashboard"}).must(t, 200)
@@ -161,6 +164,13 @@ func TestMagicLink(t *testing.T) {
 		if u, err := e.store.Users().GetByEmail(t.Context(), "ada@example.com"); err != nil || !u.EmailVerified {
 			t.Fatalf("not verified by the link: %+v %v", u, err)
 		}
+		// The one who made the unverified account is out: their session
+		// ended and their password no longer works.
+		if got := squatter.do("GET", "/api/auth/session", nil).must(t, 200); string(got.Data) != "null" {
+			t.Fatalf("the pre-verification session survived: %s", got.Data)
+		}
+		e.client().signIn("ada@example.com", goodPassword).mustError(t, 401, "INVALID_CREDENTIALS")
+		c.mustBeSignedIn("ada@example.com")
 		// Used once: the second time goes to the callback with the error.
 		r = e.client().do("GET", e.relative(link), nil).must(t, 302)
 		if got := r.Header.Get("Location"); got != e.url+"/dashboard?error=INVALID_TOKEN" {

@@ -134,6 +134,13 @@ func (s *Service) userForProvenEmail(ctx context.Context, tx storage.Store, emai
 		return storage.User{}, false, fmt.Errorf("load user: %w", err)
 	}
 	if !u.EmailVerified {
+		// Whoever made an unverified account may not own the address
+		// (account pre-hijacking): now that its owner has proven it, the
+		// password and sessions they set up end. The owner can set a
+		// password again with a reset.
+		if err := s.dropUnprovenAccess(ctx, tx, u.ID, now); err != nil {
+			return storage.User{}, false, err
+		}
 		u.EmailVerified, u.UpdatedAt = true, now
 		if err := tx.Users().Update(ctx, u); err != nil {
 			return storage.User{}, false, fmt.Errorf("mark verified: %w", err)
@@ -175,4 +182,21 @@ func (s *Service) signInWithProvenEmail(ctx context.Context, email, name string,
 	}
 	s.cache.invalidateUser(res.User.ID)
 	return res, nil
+}
+
+// dropUnprovenAccess removes the password and ends the sessions of an
+// account whose address was unverified until now.
+func (s *Service) dropUnprovenAccess(ctx context.Context, tx storage.Store, userID string, now time.Time) error {
+	acct, err := tx.Accounts().GetCredential(ctx, userID)
+	if err == nil {
+		if err := tx.Accounts().Delete(ctx, acct.ID); err != nil {
+			return fmt.Errorf("drop unproven password: %w", err)
+		}
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("load password: %w", err)
+	}
+	if _, err := s.revokeUserSessions(ctx, tx, userID, "", now); err != nil {
+		return err
+	}
+	return nil
 }
