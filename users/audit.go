@@ -40,6 +40,10 @@ var auditedEvents = map[string]string{
 	EventTwoFactorEnabled:  EventTwoFactorEnabled,
 	EventTwoFactorDisabled: EventTwoFactorDisabled,
 	EventBackupCodesReset:  EventBackupCodesReset,
+
+	EventPasskeyRegistered:   EventPasskeyRegistered,
+	EventPasskeyDeleted:      EventPasskeyDeleted,
+	EventPasskeyCloneWarning: EventPasskeyCloneWarning,
 }
 
 // emit appends an outbox event inside the caller's transaction, and, for

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/kavachos/kavach/internal/mail"
 	"github.com/kavachos/kavach/storage"
 )
@@ -48,6 +50,12 @@ type Config struct {
 	// ReauthWindow is how recent a session must be to change two-factor
 	// settings without a password (users who have none); default 10 min.
 	ReauthWindow time.Duration
+	// PasskeyRPID, PasskeyRPName and PasskeyOrigins describe the WebAuthn
+	// relying party (see PasskeyRelyingParty); without an RP ID passkeys
+	// are off.
+	PasskeyRPID    string
+	PasskeyRPName  string
+	PasskeyOrigins []string
 
 	Policy PasswordPolicy
 	// Sealer encrypts secrets at rest (TOTP secrets, provider tokens).
@@ -136,6 +144,8 @@ type Service struct {
 	store storage.Store
 	cache *sessionCache
 	mails mailQueue
+	// webauthn is the passkey relying party; nil when passkeys are off.
+	webauthn *webauthn.WebAuthn
 }
 
 // NewService builds the service. Call Close to wait for queued mail.
@@ -145,6 +155,13 @@ func NewService(store storage.Store, cfg Config) *Service {
 		cfg:   cfg,
 		store: store,
 		cache: newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
+	}
+	if cfg.PasskeyRPID != "" {
+		rp, err := PasskeyRelyingParty(cfg.PasskeyRPID, cfg.PasskeyRPName, cfg.PasskeyOrigins)
+		if err != nil {
+			cfg.Logger.Error("passkeys are off: invalid relying party", "err", err)
+		}
+		s.webauthn = rp
 	}
 	s.mails.start(cfg.Mailer, cfg.Logger)
 	return s
