@@ -452,7 +452,19 @@ func TestPasskeyManagement(t *testing.T) {
 		d1, d2 := e.newDevice(), e.newDevice()
 		p1 := fay.registerPasskey(d1, "")
 		e.clock.Advance(time.Second)
-		p2 := fay.registerPasskey(d2, "Phone")
+		// What a browser's credential.toJSON() adds: transports, the
+		// attachment, extension outputs.
+		att, _ := fay.attestation(d2)
+		var browser map[string]any
+		if err := json.Unmarshal([]byte(att), &browser); err != nil {
+			t.Fatal(err)
+		}
+		browser["authenticatorAttachment"] = "platform"
+		browser["clientExtensionResults"] = map[string]any{"credProps": map[string]any{"rk": true}}
+		browser["response"].(map[string]any)["transports"] = []string{"hybrid", "internal"}
+		var p2 passkeyData
+		fay.do("POST", "/api/auth/passkey/register/verify", map[string]any{"response": browser, "name": "Phone"}).must(t, 201).decode(t, &p2)
+		d2.auth.AddCredential(d2.cred)
 		if p1.Name != "Passkey 1" || p2.Name != "Phone" {
 			t.Fatalf("names %q %q", p1.Name, p2.Name)
 		}
@@ -461,7 +473,8 @@ func TestPasskeyManagement(t *testing.T) {
 			t.Fatalf("the list shows key material: %s", r.Data)
 		}
 		list := fay.passkeys()
-		if len(list) != 2 || list[0].ID != p1.ID || list[1].ID != p2.ID || list[0].Transports == nil {
+		if len(list) != 2 || list[0].ID != p1.ID || list[1].ID != p2.ID || list[0].Transports == nil ||
+			strings.Join(list[1].Transports, ",") != "hybrid,internal" {
 			t.Fatalf("list: %+v", list)
 		}
 

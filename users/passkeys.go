@@ -210,7 +210,9 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, view SessionView
 	for i := range pu.creds {
 		exclude[i] = pu.creds[i].Descriptor()
 	}
-	opts, sd, err := rp.BeginRegistration(pu, webauthn.WithExclusions(exclude))
+	// credProps asks the browser whether the credential is discoverable;
+	// some return it unasked, which would otherwise fail the ceremony.
+	opts, sd, err := rp.BeginRegistration(pu, webauthn.WithExclusions(exclude), webauthn.WithExtensions(webauthn.WithExtensionCredProps()))
 	if err != nil {
 		return nil, fmt.Errorf("begin passkey registration: %w", err)
 	}
