@@ -1,11 +1,14 @@
 package kavach_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -552,5 +555,90 @@ func TestPasskeyConfig(t *testing.T) {
 		SignIn: kavach.SignInConfig{PasskeyOrigins: []string{"https://example.com", "https://app.example.com"}}}.Defaults()
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPasskeyConcurrentReplay: the same assertion posted at once from
+// several connections signs in exactly once.
+func TestPasskeyConcurrentReplay(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		owner := e.client()
+		owner.signUp("hal@example.com")
+		d := e.newDevice()
+		owner.registerPasskey(d, "")
+		body, err := json.Marshal(map[string]any{"response": json.RawMessage(e.client().assertion(d, ""))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 8
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := http.Post(e.url+"/api/auth/passkey/authenticate/verify", "application/json", bytes.NewReader(body))
+				if err != nil {
+					statuses <- 0
+					return
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		ok, refused := 0, 0
+		for s := range statuses {
+			switch s {
+			case 200:
+				ok++
+			case 400:
+				refused++
+			}
+		}
+		if ok != 1 || refused != n-1 {
+			t.Fatalf("%d signed in, %d refused, want 1 and %d", ok, refused, n-1)
+		}
+	})
+}
+
+// TestPasskeyGarbage: whatever a client posts to the passkey routes, the
+// answer is a 4xx in the envelope, never a 5xx.
+func TestPasskeyGarbage(t *testing.T) {
+	e := newEnv(t, storagetestOpenSQLite, nil)
+	signedIn := e.client()
+	signedIn.signUp("ida@example.com")
+	d := e.newDevice()
+	signedIn.registerPasskey(d, "")
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	valid := e.client().assertion(d, "")
+	var tampered map[string]any
+	_ = json.Unmarshal([]byte(valid), &tampered)
+	tampered["response"].(map[string]any)["userHandle"] = b64(strings.Repeat("\xff", 70))
+	tamperedJSON, _ := json.Marshal(tampered)
+	bodies := []string{
+		``, `{}`, `[]`, `null`, `"x"`, `{"response":null}`, `{"response":"x"}`, `{"response":[]}`, `{"response":{}}`,
+		`{"email":["a"]}`, `{"email":"not an address"}`, `{"email":"` + strings.Repeat("a", 5000) + `@example.com"}`,
+		`{"response":{"id":"x","rawId":"!!","type":"public-key","response":{}}}`,
+		`{"response":{"id":"` + b64("x") + `","rawId":"` + b64("x") + `","type":"public-key","response":{"clientDataJSON":"` + b64(`{"type":"webauthn.get","challenge":"`+strings.Repeat("A", 400)+`","origin":"x"}`) + `","authenticatorData":"AAAA","signature":"AA"}}}`,
+		`{"response":` + string(tamperedJSON) + `}`,
+		`{"response":` + valid + `,"rememberMe":"yes"}`,
+		`{"response":{},"name":"` + strings.Repeat("n", 100) + `"}`,
+	}
+	paths := []string{
+		"/api/auth/passkey/register/options", "/api/auth/passkey/register/verify",
+		"/api/auth/passkey/authenticate/options", "/api/auth/passkey/authenticate/verify",
+	}
+	for _, c := range []*client{e.client(), signedIn} {
+		for _, p := range paths {
+			for _, b := range bodies {
+				r := c.do("POST", p, b)
+				if r.Status >= 500 || r.Status < 200 || (r.Status >= 400 && (r.Error == nil || r.Error.Code == "")) {
+					t.Fatalf("POST %s %.80q: %d %s", p, b, r.Status, r.Raw)
+				}
+			}
+		}
 	}
 }
