@@ -2,7 +2,10 @@ package kavach_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -37,7 +40,31 @@ func (e *env) newDevice() *device {
 	return &device{
 		rp:   virtualwebauthn.RelyingParty{ID: "localhost", Name: "Kavach", Origin: "http://localhost:" + u.Port()},
 		auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{}),
-		cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		cred: virtualwebauthn.NewCredentialWithImportedKey(virtualwebauthn.KeyTypeEC2, e.p256Key()),
+	}
+}
+
+// p256Key is a PKCS#8 P-256 key whose coordinates are 32 bytes without
+// leading zeros: virtualwebauthn encodes them unpadded, and go-webauthn
+// rightly refuses a shorter coordinate (about one key in 128).
+func (e *env) p256Key() []byte {
+	for {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		pub, err := k.PublicKey.Bytes() // 0x04 || X || Y, each 32 bytes
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if pub[1] == 0 || pub[33] == 0 {
+			continue
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return der
 	}
 }
 
@@ -513,6 +540,15 @@ func TestPasskeyManagement(t *testing.T) {
 		}
 		if n := len(events(t, e, "passkey.deleted")); n != 1 {
 			t.Fatalf("%d passkey.deleted events", n)
+		}
+
+		// At most 25 passkeys per user.
+		for range 25 {
+			gus.registerPasskey(e.newDevice(), "")
+		}
+		gus.do("POST", "/api/auth/passkey/register/options", nil).mustError(t, 409, "PASSKEY_LIMIT_REACHED")
+		if n := len(gus.passkeys()); n != 25 {
+			t.Fatalf("gus has %d passkeys", n)
 		}
 	})
 }

@@ -99,6 +99,9 @@ func (c *Config) setDefaults() {
 			c.TwoFactorIssuer = u.Hostname()
 		}
 	}
+	if c.PasskeyRPName == "" {
+		c.PasskeyRPName = "Kavach"
+	}
 	if c.SessionCacheSize <= 0 {
 		c.SessionCacheSize = 100_000
 	}
