@@ -420,8 +420,9 @@ func (s *Service) standInPasskeyUser(email string) *passkeyUser {
 	m.Write([]byte("passkey-stand-in\x00" + email))
 	sum := m.Sum(nil)
 	return &passkeyUser{
-		user:  storage.User{ID: "usr_" + base64.RawURLEncoding.EncodeToString(sum[:12]), Email: email},
-		creds: []webauthn.Credential{{ID: sum}},
+		user: storage.User{ID: "usr_" + base64.RawURLEncoding.EncodeToString(sum[:12]), Email: email},
+		// With the transports of the usual synced passkey.
+		creds: []webauthn.Credential{{ID: sum, Transport: []protocol.AuthenticatorTransport{protocol.Hybrid, protocol.Internal}}},
 	}
 }
 
