@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/kavachos/kavach/agents"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/kavachos/kavach/internal/sms"
 	"github.com/kavachos/kavach/internal/webhook"
 	"github.com/kavachos/kavach/storage"
+	"github.com/kavachos/kavach/users"
 )
 
 // Environments.
@@ -138,6 +140,19 @@ type SignInConfig struct {
 	SMSWebhookURL    string
 	SMSWebhookSecret string
 	SMSDevDir        string // default "./kavach-sms" in development
+	// PasskeyRPID is the WebAuthn relying party id: the domain passkeys
+	// are bound to (it cannot change later without losing them). Default
+	// the BaseURL's host; "localhost" in development for a loopback IP.
+	// Passkeys are off when the BaseURL is on an IP address and no RP ID
+	// is given: browsers offer no passkeys there.
+	PasskeyRPID string
+	// PasskeyRPName is shown by the browser and authenticator; default
+	// "Kavach".
+	PasskeyRPName string
+	// PasskeyOrigins may run passkey ceremonies: each is the RP ID or a
+	// subdomain of it, over https (http only on localhost). Default the
+	// BaseURL's origin and the trusted origins that qualify.
+	PasskeyOrigins []string
 }
 
 // SessionConfig controls human sessions.
@@ -245,6 +260,7 @@ func (c Config) Defaults() Config {
 	if c.SignIn.SMSDevDir == "" && c.SignIn.SMSWebhookURL == "" && c.Env != EnvProduction {
 		c.SignIn.SMSDevDir = "kavach-sms"
 	}
+	c.SignIn = c.SignIn.passkeyDefaults(c.BaseURL, c.TrustedOrigins, c.Env == EnvDevelopment)
 	setDur(&c.OAuth.AccessTokenTTL, time.Hour)
 	setDur(&c.OAuth.RefreshTokenTTL, 30*24*time.Hour)
 	if c.OAuth.AccessTokenAlg == "" {
@@ -366,6 +382,13 @@ func (c Config) Validate() error {
 	default:
 		bad("SMTP TLS mode must be starttls, tls or none")
 	}
+	if c.SignIn.PasskeyRPID != "" {
+		if _, err := users.PasskeyRelyingParty(c.SignIn.PasskeyRPID, c.SignIn.PasskeyRPName, c.SignIn.PasskeyOrigins); err != nil {
+			bad("passkeys: %v", err)
+		}
+	} else if len(c.SignIn.PasskeyOrigins) > 0 {
+		bad("passkey origins need a passkey RP ID")
+	}
 	if c.Env == EnvProduction && c.Email.SMTPHost == "" && c.Email.DevDir == "" {
 		bad("production needs SMTP (KAVACH_SMTP_HOST) to send verification and reset mail")
 	}
@@ -456,4 +479,54 @@ func loopbackAliases(o string) []string {
 		}
 	}
 	return out
+}
+
+// passkeyDefaults fills in the passkey relying party from the base URL.
+func (s SignInConfig) passkeyDefaults(baseURL string, trusted []string, development bool) SignInConfig {
+	if s.PasskeyRPName == "" {
+		s.PasskeyRPName = "Kavach"
+	}
+	base, err := url.Parse(baseURL)
+	if err != nil {
+		return s
+	}
+	host := strings.ToLower(base.Hostname())
+	if s.PasskeyRPID == "" && host != "" {
+		if ip := net.ParseIP(host); ip == nil {
+			s.PasskeyRPID = host
+		} else if development && ip.IsLoopback() {
+			s.PasskeyRPID = "localhost"
+		}
+	}
+	if len(s.PasskeyOrigins) > 0 || s.PasskeyRPID == "" {
+		return s
+	}
+	candidates := []string{origin(baseURL)}
+	if development {
+		candidates = append(candidates, loopbackAliases(origin(baseURL))...)
+	}
+	for _, o := range trusted {
+		candidates = append(candidates, origin(o))
+	}
+	seen := map[string]bool{}
+	for _, o := range candidates {
+		if o == "" || seen[o] {
+			continue
+		}
+		seen[o] = true
+		if u, err := url.Parse(o); err == nil && passkeyHost(s.PasskeyRPID, u) {
+			s.PasskeyOrigins = append(s.PasskeyOrigins, o)
+		}
+	}
+	return s
+}
+
+// passkeyHost reports whether browsers run passkey ceremonies of rpID at
+// u: its host is rpID or under it, in a secure context.
+func passkeyHost(rpID string, u *url.URL) bool {
+	h := strings.ToLower(u.Hostname())
+	if h != rpID && !strings.HasSuffix(h, "."+rpID) {
+		return false
+	}
+	return u.Scheme == "https" || h == "localhost" || strings.HasSuffix(h, ".localhost")
 }

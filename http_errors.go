@@ -102,6 +102,20 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusConflict, "TWO_FACTOR_NOT_ENABLED", "Two-factor authentication is not on."
 	case errors.Is(err, users.ErrReauthRequired):
 		return http.StatusForbidden, "REAUTHENTICATION_REQUIRED", "Sign in again (within the last 10 minutes) to change this."
+	case errors.Is(err, users.ErrPasskeyInvalid):
+		return http.StatusBadRequest, "PASSKEY_INVALID", "The passkey could not be verified. Try again."
+	case errors.Is(err, users.ErrPasskeyChallenge):
+		return http.StatusBadRequest, "CHALLENGE_EXPIRED", "The passkey request expired or was already used. Start again."
+	case errors.Is(err, users.ErrPasskeyCloned):
+		return http.StatusForbidden, "PASSKEY_CLONED", "This passkey may have been copied, so it can no longer sign in. Sign in another way, then delete it and register it again."
+	case errors.Is(err, users.ErrPasskeyNotFound):
+		return http.StatusNotFound, "PASSKEY_NOT_FOUND", "No such passkey."
+	case errors.Is(err, users.ErrPasskeyExists):
+		return http.StatusConflict, "PASSKEY_EXISTS", "This passkey is already registered."
+	case errors.Is(err, users.ErrPasskeyLimit):
+		return http.StatusConflict, "PASSKEY_LIMIT_REACHED", "You have registered as many passkeys as this server allows; delete one first."
+	case errors.Is(err, users.ErrPasskeysDisabled):
+		return http.StatusNotFound, "PASSKEYS_DISABLED", "Passkeys are not configured on this server."
 	case errors.Is(err, users.ErrInvalidToken):
 		return http.StatusBadRequest, "INVALID_TOKEN", "The link is invalid, expired or already used."
 	case errors.Is(err, users.ErrPhoneNotEnabled):

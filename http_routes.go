@@ -43,6 +43,13 @@ func (k *Kavach) routes() (http.Handler, error) {
 	api.HandleFunc("POST /api/auth/two-factor/backup-codes", k.limitIP("two-factor", k.signedIn(k.handleBackupCodes)))
 	api.HandleFunc("GET /api/auth/two-factor/status", k.signedIn(k.handleTwoFactorStatus))
 	k.codeRoutes(api) // magic links, email and phone codes
+	api.HandleFunc("POST /api/auth/passkey/register/options", k.limitIP("passkey-options", k.signedIn(k.handlePasskeyRegisterOptions)))
+	api.HandleFunc("POST /api/auth/passkey/register/verify", k.limitIP("passkey-verify", k.signedIn(k.handlePasskeyRegisterVerify)))
+	api.HandleFunc("POST /api/auth/passkey/authenticate/options", k.limitIP("passkey-options", k.handlePasskeyAuthOptions))
+	api.HandleFunc("POST /api/auth/passkey/authenticate/verify", k.limitIP("passkey-verify", k.handlePasskeyAuthVerify))
+	api.HandleFunc("GET /api/auth/passkey/credentials", k.signedIn(k.handleListPasskeys))
+	api.HandleFunc("PATCH /api/auth/passkey/credentials/{id}", k.signedIn(k.handleRenamePasskey))
+	api.HandleFunc("DELETE /api/auth/passkey/credentials/{id}", k.signedIn(k.handleDeletePasskey))
 	api.HandleFunc("GET /api/auth/user", k.signedIn(k.handleGetUser))
 	api.HandleFunc("PATCH /api/auth/user", k.signedIn(k.handleUpdateUser))
 	k.adminRoutes(api)

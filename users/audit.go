@@ -42,6 +42,10 @@ var auditedEvents = map[string]string{
 	EventBackupCodesReset:  EventBackupCodesReset,
 	EventUserBanned:        EventUserBanned,
 	EventUserUnbanned:      EventUserUnbanned,
+
+	EventPasskeyRegistered:   EventPasskeyRegistered,
+	EventPasskeyDeleted:      EventPasskeyDeleted,
+	EventPasskeyCloneWarning: EventPasskeyCloneWarning,
 }
 
 // emit appends an outbox event inside the caller's transaction, and, for

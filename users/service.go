@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/kavachos/kavach/internal/mail"
 	"github.com/kavachos/kavach/storage"
 )
@@ -57,6 +59,12 @@ type Config struct {
 	// SMS sends phone sign-in codes; without it the phone routes answer
 	// ErrPhoneNotEnabled.
 	SMS SMSSender
+	// PasskeyRPID, PasskeyRPName and PasskeyOrigins describe the WebAuthn
+	// relying party (see PasskeyRelyingParty); without an RP ID passkeys
+	// are off.
+	PasskeyRPID    string
+	PasskeyRPName  string
+	PasskeyOrigins []string
 
 	Policy PasswordPolicy
 	// Sealer encrypts secrets at rest (TOTP secrets, provider tokens).
@@ -101,6 +109,9 @@ func (c *Config) setDefaults() {
 		if u, err := url.Parse(c.BaseURL); err == nil && u.Hostname() != "" {
 			c.TwoFactorIssuer = u.Hostname()
 		}
+	}
+	if c.PasskeyRPName == "" {
+		c.PasskeyRPName = "Kavach"
 	}
 	if c.SessionCacheSize <= 0 {
 		c.SessionCacheSize = 100_000
@@ -148,6 +159,8 @@ type Service struct {
 	cache *sessionCache
 	mails mailQueue
 	texts smsQueue
+	// webauthn is the passkey relying party; nil when passkeys are off.
+	webauthn *webauthn.WebAuthn
 }
 
 // NewService builds the service. Call Close to wait for queued mail.
@@ -160,6 +173,13 @@ func NewService(store storage.Store, cfg Config) *Service {
 	}
 	s.mails.start(cfg.Mailer, cfg.Mailer != nil, "email", cfg.Logger)
 	s.texts.start(cfg.SMS, cfg.SMS != nil, "text message", cfg.Logger)
+	if cfg.PasskeyRPID != "" {
+		rp, err := PasskeyRelyingParty(cfg.PasskeyRPID, cfg.PasskeyRPName, cfg.PasskeyOrigins)
+		if err != nil {
+			cfg.Logger.Error("passkeys are off: invalid relying party", "err", err)
+		}
+		s.webauthn = rp
+	}
 	return s
 }
 
