@@ -75,6 +75,11 @@ func FuzzEndpoints(f *testing.F) {
 		{"POST", "/api/auth/two-factor/enable"}, {"POST", "/api/auth/two-factor/verify"},
 		{"POST", "/api/auth/two-factor/disable"}, {"POST", "/api/auth/two-factor/backup-codes"},
 		{"POST", "/api/auth/admin/users/x/ban"},
+		{"POST", "/api/auth/passkey/register/options"}, {"POST", "/api/auth/passkey/register/verify"},
+		{"POST", "/api/auth/passkey/authenticate/options"}, {"POST", "/api/auth/passkey/authenticate/verify"},
+		{"PATCH", "/api/auth/passkey/credentials/x"},
+		{"POST", "/api/auth/magic-link/send"}, {"POST", "/api/auth/email-otp/send"}, {"POST", "/api/auth/email-otp/verify"},
+		{"POST", "/api/auth/phone/send-code"}, {"POST", "/api/auth/phone/verify"},
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, ep := range endpoints {
