@@ -13,6 +13,7 @@ import (
 	"github.com/kavachos/kavach/internal/clientip"
 	"github.com/kavachos/kavach/internal/webhook"
 	"github.com/kavachos/kavach/storage"
+	"github.com/kavachos/kavach/users/social"
 )
 
 // Environments.
@@ -123,7 +124,14 @@ type SignInConfig struct {
 	// passkey that verified the user (PIN or biometrics); by default such
 	// a passkey counts as both factors.
 	TwoFactorAfterPasskey bool
+	// Providers are the social sign-in providers (docs/sign-in-methods.md,
+	// "Social sign-in"): built-ins by id (github, google, microsoft,
+	// apple, gitlab, discord) and generic OIDC providers by issuer.
+	Providers []SocialProvider
 }
+
+// SocialProvider configures one social sign-in provider.
+type SocialProvider = social.Config
 
 // SessionConfig controls human sessions.
 type SessionConfig struct {
@@ -311,6 +319,9 @@ func (c Config) Validate() error {
 		} else if _, err := webhook.New(c.WebhookURL, c.WebhookSecret, c.Env == EnvDevelopment, nil); err != nil {
 			bad("%v", err)
 		}
+	}
+	if err := social.Validate(c.SignIn.Providers, c.Env == EnvDevelopment); err != nil {
+		bad("%v", err)
 	}
 	if c.Session.UpdateAge > c.Session.TTL {
 		bad("session update age must not exceed the session TTL")

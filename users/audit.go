@@ -40,6 +40,9 @@ var auditedEvents = map[string]string{
 	EventTwoFactorEnabled:  EventTwoFactorEnabled,
 	EventTwoFactorDisabled: EventTwoFactorDisabled,
 	EventBackupCodesReset:  EventBackupCodesReset,
+
+	EventAccountLinked:   EventAccountLinked,
+	EventAccountUnlinked: EventAccountUnlinked,
 }
 
 // emit appends an outbox event inside the caller's transaction, and, for
