@@ -554,3 +554,109 @@ func TestSocialCannotSkipTwoFactorOrLockout(t *testing.T) {
 		}
 	})
 }
+
+func TestSocialAppleAndMicrosoft(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		applePEM, applePub := appleKeyPEM(t)
+		f.set(func(f *fakeProvider) { f.appleKey, f.appleTeam = applePub, "TEAM123456" })
+		ms := newFakeProvider(t)
+		ms.set(func(m *fakeProvider) { m.issuerTemplate, m.tenant = m.url()+"/{tenantid}/v2.0", "tid-1" })
+		e := socialEnv(t, open, f, func(c *kavach.Config) {
+			c.SignIn.Providers = append(c.SignIn.Providers,
+				kavach.SocialProvider{ID: "apple", Issuer: f.url(), ClientID: f.clientID, TeamID: "TEAM123456", KeyID: "KEY1", PrivateKey: applePEM},
+				kavach.SocialProvider{ID: "microsoft", Issuer: ms.url(), ClientID: ms.clientID, ClientSecret: ms.clientSecret})
+		})
+
+		// Apple posts the answer from its own origin (response_mode=
+		// form_post). The POST passes the origin check and is sent on to
+		// the GET callback, where the browser's Lax state cookie counts.
+		appleFlow := func(c *client, starter *client) *http.Response {
+			t.Helper()
+			r, err := starter.http.Get(e.url + "/api/auth/oauth/apple?callbackURL=/home&newUserCallbackURL=/welcome&errorCallbackURL=/oops")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+			r, err = starter.http.Get(r.Header.Get("Location"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var post struct {
+				Action string     `json:"action"`
+				Fields url.Values `json:"fields"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&post); err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+			if post.Action != e.url+"/api/auth/oauth/apple/callback" {
+				t.Fatalf("redirect_uri %s", post.Action)
+			}
+			post.Fields.Set("user", `{"name":{"firstName":"Ann","lastName":"Apple"},"email":"spoofed@example.com"}`)
+			req, _ := http.NewRequest("POST", post.Action, strings.NewReader(post.Fields.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", f.url())
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+			r, err = c.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+			if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), e.url+"/api/auth/oauth/apple/callback?") {
+				t.Fatalf("form_post answer %d %s", r.StatusCode, r.Header.Get("Location"))
+			}
+			r, err = c.http.Get(r.Header.Get("Location"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+			return r
+		}
+		f.as("apple-sub-1", "ann@privaterelay.appleid.com", true)
+		a := e.client()
+		mustLand(t, landing(t, appleFlow(a, a)), e.url+"/welcome")
+		if got := a.mustBeSignedIn(t).User; got.Name != "Ann Apple" || got.Email != "ann@privaterelay.appleid.com" || !got.EmailVerified {
+			t.Fatalf("apple user: %+v", got)
+		}
+		// Posted to another browser (no state cookie): refused.
+		victim := e.client()
+		// (Without the cookie the state is not looked up, so the answer
+		// is JSON rather than a redirect to the flow's error page.)
+		if r := appleFlow(victim, e.client()); r.StatusCode != 400 {
+			t.Fatalf("form post to another browser: %d", r.StatusCode)
+		}
+		if victim.me(t) != nil {
+			t.Fatal("signed in by a form post to another browser")
+		}
+		// Only form_post providers take a POST callback, and other POSTs
+		// still meet the origin check.
+		req, _ := http.NewRequest("POST", e.url+"/api/auth/oauth/acme/callback", strings.NewReader("state=x&code=y"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", f.url())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("POST callback of a GET provider: %d", resp.StatusCode)
+		}
+		e.client().do("POST", "/api/auth/oauth/unlink", map[string]any{"provider": "apple"}).mustError(t, 401, "UNAUTHENTICATED")
+
+		// Microsoft: the issuer is the tenant's, from the token's tid;
+		// the address counts as verified only with xms_edov.
+		ms.as("ms-1", "mo@contoso.example", false)
+		m := e.client()
+		mustLand(t, m.social(t, ms, "microsoft", "callbackURL=/home"), e.url+"/home")
+		if got := m.mustBeSignedIn(t).User; got.Email != "mo@contoso.example" || got.EmailVerified {
+			t.Fatalf("microsoft user: %+v", got)
+		}
+		ms.set(func(m *fakeProvider) { m.badIssuer = true })
+		m2 := e.client()
+		mustLand(t, m2.social(t, ms, "microsoft", "callbackURL=/home&errorCallbackURL=/oops"), e.url+"/oops?error=INVALID_ID_TOKEN")
+		if m2.me(t) != nil {
+			t.Fatal("signed in with a token of another tenant's issuer")
+		}
+	})
+}
