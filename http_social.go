@@ -108,7 +108,7 @@ func (k *Kavach) handleSocialFormPost(w http.ResponseWriter, r *http.Request) {
 	}
 	q := url.Values{}
 	for _, f := range []string{"state", "code", "error", "user"} {
-		if v := r.PostForm.Get(f); v != "" {
+		if v := r.PostForm.Get(f); v != "" && len(v) <= 4096 {
 			q.Set(f, v)
 		}
 	}

@@ -443,6 +443,20 @@ func TestSocialStateAndNonce(t *testing.T) {
 		e.clock.Advance(11 * time.Minute)
 		x.do("GET", strings.TrimPrefix(cb, e.url), nil).mustError(t, 400, "INVALID_STATE")
 
+		// A code injected into another flow (stolen from flow A, replayed
+		// with the attacker's own state B) fails: Kavach redeems it with B's
+		// PKCE verifier, which the provider refuses.
+		inj := e.client()
+		cbA, _ := url.Parse(callbackOf(inj, "acme"))
+		cbB, _ := url.Parse(callbackOf(inj, "acme"))
+		q := cbB.Query()
+		q.Set("code", cbA.Query().Get("code"))
+		cbB.RawQuery = q.Encode()
+		mustLand(t, landing(t, get(inj, cbB.String())), e.url+"/oops?error=PROVIDER_ERROR")
+		if inj.me(t) != nil {
+			t.Fatal("signed in with an injected code")
+		}
+
 		// An ID token with another nonce (a token from another sign-in)
 		// is refused.
 		f.set(func(f *fakeProvider) { f.wrongNonce = true })
@@ -658,5 +672,26 @@ func TestSocialAppleAndMicrosoft(t *testing.T) {
 		if m2.me(t) != nil {
 			t.Fatal("signed in with a token of another tenant's issuer")
 		}
+	})
+}
+
+// With verified addresses required, an account the provider did not
+// verify is refused, and nothing of it is kept.
+func TestSocialRequireVerifiedEmail(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, func(c *kavach.Config) { c.Email.RequireVerification = true })
+		f.as("d-9", "unverified@example.com", false)
+		c := e.client()
+		mustLand(t, c.social(t, f, "discord", "callbackURL=/home&errorCallbackURL=/oops"), e.url+"/oops?error=EMAIL_NOT_VERIFIED")
+		if c.me(t) != nil {
+			t.Fatal("signed in with an unverified address")
+		}
+		if _, err := e.store.Users().GetByEmail(t.Context(), "unverified@example.com"); err == nil {
+			t.Fatal("the refused sign-in left a user behind")
+		}
+		f.as("d-10", "verified@example.com", true)
+		mustLand(t, c.social(t, f, "discord", "callbackURL=/home"), e.url+"/home")
+		c.mustBeSignedIn(t)
 	})
 }
