@@ -132,26 +132,7 @@ func (k *Kavach) handleSocialCallback(w http.ResponseWriter, r *http.Request) {
 		Client: k.clientInfo(r), TrustedDevice: k.trustedDevice(r),
 	})
 	if err != nil {
-		target := out.ErrorCallbackURL
-		if target == "" {
-			target = out.CallbackURL
-		}
-		if target == "" {
-			k.fail(w, r, err)
-			return
-		}
-		code := ""
-		var denied *users.ProviderDeniedError
-		if errors.As(err, &denied) {
-			code = denied.Code
-		} else {
-			status, c, _ := errorResponse(err)
-			if status == http.StatusInternalServerError {
-				k.cfg.Logger.Error("social sign-in failed", "path", r.URL.Path, "err", err)
-			}
-			code = c
-		}
-		http.Redirect(w, r, addQuery(target, "error", code), http.StatusFound)
+		k.socialFail(w, r, err, out)
 		return
 	}
 	if out.Linked {
@@ -167,6 +148,32 @@ func (k *Kavach) handleSocialCallback(w http.ResponseWriter, r *http.Request) {
 		target = out.NewUserCallbackURL
 	}
 	k.redirectSignIn(w, r, out.AuthResult, target)
+}
+
+// socialFail ends a failed callback: on the flow's error page when it
+// has one (errorCallbackURL, else callbackURL), else in JSON. Failures on
+// the provider's side are logged once, here or in fail.
+func (k *Kavach) socialFail(w http.ResponseWriter, r *http.Request, err error, out users.SocialOutcome) {
+	status, code, _ := errorResponse(err)
+	target := out.ErrorCallbackURL
+	if target == "" {
+		target = out.CallbackURL
+	}
+	switch {
+	case status == http.StatusInternalServerError && target != "":
+		k.cfg.Logger.Error("social sign-in failed", "provider", r.PathValue("provider"), "err", err)
+	case status >= 500 && target != "", errors.Is(err, users.ErrInvalidIDToken):
+		k.cfg.Logger.Warn("social sign-in failed", "provider", r.PathValue("provider"), "err", err)
+	}
+	if target == "" {
+		k.fail(w, r, err)
+		return
+	}
+	var denied *users.ProviderDeniedError
+	if errors.As(err, &denied) {
+		code = denied.Code
+	}
+	http.Redirect(w, r, addQuery(target, "error", code), http.StatusFound)
 }
 
 // handleSocialUnlink: POST /api/auth/oauth/unlink {provider, accountId?}.

@@ -136,7 +136,6 @@ func (s *Service) StartSocial(ctx context.Context, in SocialStartInput) (SocialS
 		State: state, Verifier: verifier, Nonce: nonce, RedirectURI: s.SocialRedirectURI(in.Provider),
 	})
 	if err != nil {
-		s.cfg.Logger.Warn("social sign-in: provider unavailable", "provider", in.Provider, "err", err)
 		return SocialStart{}, err
 	}
 	lookup := id.Hash(state)
@@ -222,9 +221,7 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 		State: in.State, Verifier: string(verifier), Nonce: st.Nonce, RedirectURI: s.SocialRedirectURI(in.Provider),
 	}, in.AppleUser)
 	if err != nil {
-		// The errors of package social never hold tokens.
-		s.cfg.Logger.Warn("social sign-in failed", "provider", in.Provider, "err", err)
-		return out, err
+		return out, err // package social's errors never hold tokens
 	}
 	email := ""
 	if ident.Email != "" {
@@ -245,39 +242,9 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 		if c.UserID != "" {
 			return s.linkExplicitly(ctx, tx, c.UserID, acct, in.Provider, ident, toks, email, now, &out)
 		}
-		var user storage.User
-		newUser := false
-		switch {
-		case acct != nil:
-			u, err := found(tx.Users().Get(ctx, acct.UserID))
-			if err != nil {
-				return err
-			}
-			user = u
-			if err := s.refreshAccount(ctx, tx, acct, toks, email, now); err != nil {
-				return err
-			}
-		case email == "":
-			return ErrProviderNoEmail
-		default:
-			local, err := tx.Users().GetByEmail(ctx, email)
-			switch {
-			case err == nil && ident.EmailVerified && local.EmailVerified:
-				user = *local
-				if _, err := s.createSocialAccount(ctx, tx, user.ID, in.Provider, ident, toks, email, "automatic", now); err != nil {
-					return err
-				}
-			case err == nil:
-				return ErrAccountNotLinked
-			case errors.Is(err, storage.ErrNotFound):
-				user, err = s.createSocialUser(ctx, tx, in.Provider, ident, toks, email, now)
-				if err != nil {
-					return err
-				}
-				newUser = true
-			default:
-				return fmt.Errorf("load user by email: %w", err)
-			}
+		user, newUser, err := s.socialUser(ctx, tx, acct, in.Provider, ident, toks, email, now)
+		if err != nil {
+			return err
 		}
 		if s.cfg.RequireVerifiedEmail && !user.EmailVerified {
 			return ErrEmailNotVerified
@@ -299,6 +266,34 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 		s.auditSignInFailure(ctx, locked.Email, locked.ID, "ACCOUNT_LOCKED", in.Client, now)
 	}
 	return out, err
+}
+
+// socialUser applies the linking rules (see the top of this file) and
+// returns the user who signs in, and whether it was created now.
+func (s *Service) socialUser(ctx context.Context, tx storage.Store, acct *storage.Account, provider string, ident social.Identity, toks social.Tokens, email string, now time.Time) (storage.User, bool, error) {
+	if acct != nil {
+		u, err := found(tx.Users().Get(ctx, acct.UserID))
+		if err != nil {
+			return storage.User{}, false, err
+		}
+		return u, false, s.refreshAccount(ctx, tx, acct, toks, email, now)
+	}
+	if email == "" {
+		return storage.User{}, false, ErrProviderNoEmail
+	}
+	local, err := tx.Users().GetByEmail(ctx, email)
+	switch {
+	case err == nil && ident.EmailVerified && local.EmailVerified:
+		_, err := s.createSocialAccount(ctx, tx, local.ID, provider, ident, toks, email, "automatic", now)
+		return *local, false, err
+	case err == nil:
+		return storage.User{}, false, ErrAccountNotLinked
+	case errors.Is(err, storage.ErrNotFound):
+		u, err := s.createSocialUser(ctx, tx, provider, ident, toks, email, now)
+		return u, err == nil, err
+	default:
+		return storage.User{}, false, fmt.Errorf("load user by email: %w", err)
+	}
 }
 
 // errorCode reduces a provider's error parameter to a safe token.
