@@ -16,6 +16,7 @@ import (
 	"github.com/kavachos/kavach/internal/webhook"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/users"
+	"github.com/kavachos/kavach/users/social"
 )
 
 // Environments.
@@ -153,7 +154,14 @@ type SignInConfig struct {
 	// subdomain of it, over https (http only on localhost). Default the
 	// BaseURL's origin and the trusted origins that qualify.
 	PasskeyOrigins []string
+	// Providers are the social sign-in providers (docs/sign-in-methods.md,
+	// "Social sign-in"): built-ins by id (github, google, microsoft,
+	// apple, gitlab, discord) and generic OIDC providers by issuer.
+	Providers []SocialProvider
 }
+
+// SocialProvider configures one social sign-in provider.
+type SocialProvider = social.Config
 
 // SessionConfig controls human sessions.
 type SessionConfig struct {
@@ -357,6 +365,9 @@ func (c Config) Validate() error {
 	}
 	if c.SignIn.MagicLinkTTL > 24*time.Hour || c.SignIn.OneTimeCodeTTL > time.Hour {
 		bad("magic links may live at most 24h and one-time codes at most 1h")
+	}
+	if err := social.Validate(c.SignIn.Providers, c.Env == EnvDevelopment); err != nil {
+		bad("%v", err)
 	}
 	if c.Session.UpdateAge > c.Session.TTL {
 		bad("session update age must not exceed the session TTL")

@@ -80,6 +80,7 @@ func FuzzEndpoints(f *testing.F) {
 		{"PATCH", "/api/auth/passkey/credentials/x"},
 		{"POST", "/api/auth/magic-link/send"}, {"POST", "/api/auth/email-otp/send"}, {"POST", "/api/auth/email-otp/verify"},
 		{"POST", "/api/auth/phone/send-code"}, {"POST", "/api/auth/phone/verify"},
+		{"POST", "/api/auth/oauth/link"}, {"POST", "/api/auth/oauth/unlink"},
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, ep := range endpoints {

@@ -146,6 +146,26 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusNotFound, "USER_NOT_FOUND", "No such user."
 	case errors.Is(err, users.ErrEmailNotVerified):
 		return http.StatusForbidden, "EMAIL_NOT_VERIFIED", "Verify your email address before signing in."
+	case errors.Is(err, users.ErrUnknownProvider):
+		return http.StatusNotFound, "PROVIDER_NOT_FOUND", "No such sign-in provider."
+	case errors.Is(err, users.ErrInvalidState):
+		return http.StatusBadRequest, "INVALID_STATE", "The sign-in state is invalid, expired or already used, or this browser did not start it. Start again."
+	case errors.Is(err, users.ErrProviderDenied):
+		return http.StatusBadRequest, "OAUTH_PROVIDER_ERROR", "The provider did not authorize the sign-in."
+	case errors.Is(err, users.ErrInvalidIDToken):
+		return http.StatusBadRequest, "INVALID_ID_TOKEN", "The provider's ID token did not verify."
+	case errors.Is(err, users.ErrProviderFailed):
+		return http.StatusBadGateway, "PROVIDER_ERROR", "The provider could not be reached or refused the sign-in."
+	case errors.Is(err, users.ErrProviderNoEmail):
+		return http.StatusBadRequest, "PROVIDER_EMAIL_MISSING", "The provider did not share an email address."
+	case errors.Is(err, users.ErrAccountNotLinked):
+		return http.StatusConflict, "ACCOUNT_NOT_LINKED", "An account with this email exists. Sign in to it, then link this provider."
+	case errors.Is(err, users.ErrAccountAlreadyLinked):
+		return http.StatusConflict, "ACCOUNT_ALREADY_LINKED", "This provider account is linked to another user."
+	case errors.Is(err, users.ErrLastAccount):
+		return http.StatusConflict, "LAST_ACCOUNT", "This is the last way to sign in to the account; add a password, a passkey or another provider first."
+	case errors.Is(err, users.ErrAccountNotFound):
+		return http.StatusNotFound, "ACCOUNT_NOT_FOUND", "No such linked account."
 	case errors.Is(err, users.ErrHasherBusy), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "SERVICE_BUSY", "The server is busy. Try again shortly."
 	default:

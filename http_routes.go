@@ -50,6 +50,12 @@ func (k *Kavach) routes() (http.Handler, error) {
 	api.HandleFunc("GET /api/auth/passkey/credentials", k.signedIn(k.handleListPasskeys))
 	api.HandleFunc("PATCH /api/auth/passkey/credentials/{id}", k.signedIn(k.handleRenamePasskey))
 	api.HandleFunc("DELETE /api/auth/passkey/credentials/{id}", k.signedIn(k.handleDeletePasskey))
+	api.HandleFunc("GET /api/auth/oauth/providers", k.handleSocialProviders)
+	api.HandleFunc("GET /api/auth/oauth/{provider}", k.limitIP("oauth", k.handleSocialStart))
+	api.HandleFunc("GET /api/auth/oauth/{provider}/callback", k.limitIP("oauth-callback", k.handleSocialCallback))
+	api.HandleFunc("POST /api/auth/oauth/link", k.limitIP("oauth", k.signedIn(k.handleSocialLink)))
+	api.HandleFunc("POST /api/auth/oauth/unlink", k.signedIn(k.handleSocialUnlink))
+	api.HandleFunc("GET /api/auth/accounts", k.signedIn(k.handleListAccounts))
 	api.HandleFunc("GET /api/auth/user", k.signedIn(k.handleGetUser))
 	api.HandleFunc("PATCH /api/auth/user", k.signedIn(k.handleUpdateUser))
 	k.adminRoutes(api)
@@ -64,6 +70,9 @@ func (k *Kavach) routes() (http.Handler, error) {
 
 	root := http.NewServeMux()
 	root.Handle("/api/auth/", k.checkOrigin(methodNotAllowedAsJSON(api)))
+	// Apple's form_post callback comes from Apple's origin: it bypasses the
+	// origin check and only redirects to the GET callback (http_social.go).
+	root.HandleFunc("POST /api/auth/oauth/{provider}/callback", k.limitIP("oauth-callback", k.handleSocialFormPost))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -33,6 +33,7 @@ import (
 	"github.com/kavachos/kavach/storage/sqlite"
 	"github.com/kavachos/kavach/trust"
 	"github.com/kavachos/kavach/users"
+	"github.com/kavachos/kavach/users/social"
 )
 
 // Version is set at build time with -ldflags "-X github.com/kavachos/kavach.Version=…".
@@ -124,6 +125,10 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if err != nil {
 		return nil, err
 	}
+	providers, err := social.New(cfg.SignIn.Providers, social.Options{Development: cfg.Env == EnvDevelopment, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
 	hasher := users.NewPasswordHasher(cfg.Password.Iterations, cfg.Password.MaxConcurrent, users.LegacyVerifier(cfg.VerifyLegacyHash))
 	svc := users.NewService(store, users.Config{
 		BaseURL:               cfg.BaseURL,
@@ -150,6 +155,7 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		PasskeyRPID:           cfg.SignIn.PasskeyRPID,
 		PasskeyRPName:         cfg.SignIn.PasskeyRPName,
 		PasskeyOrigins:        cfg.SignIn.PasskeyOrigins,
+		Social:                providers,
 		Mailer:                mailer,
 		Logger:                cfg.Logger,
 		Now:                   cfg.Now,

@@ -46,6 +46,9 @@ var auditedEvents = map[string]string{
 	EventPasskeyRegistered:   EventPasskeyRegistered,
 	EventPasskeyDeleted:      EventPasskeyDeleted,
 	EventPasskeyCloneWarning: EventPasskeyCloneWarning,
+
+	EventAccountLinked:   EventAccountLinked,
+	EventAccountUnlinked: EventAccountUnlinked,
 }
 
 // emit appends an outbox event inside the caller's transaction, and, for

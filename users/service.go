@@ -11,6 +11,7 @@ import (
 
 	"github.com/kavachos/kavach/internal/mail"
 	"github.com/kavachos/kavach/storage"
+	"github.com/kavachos/kavach/users/social"
 )
 
 // Config holds the knobs of the users service. The root package fills it
@@ -48,6 +49,8 @@ type Config struct {
 	// a code even after a passkey that verified them; by default such a
 	// passkey counts as both factors.
 	TwoFactorAfterPasskey bool
+	// Social holds the social sign-in providers (nil: none).
+	Social *social.Registry
 	// ReauthWindow is how recent a session must be to change two-factor
 	// settings without a password (users who have none); default 10 min.
 	ReauthWindow time.Duration

@@ -126,6 +126,24 @@ var settings = []setting{
 	{"passkey-rp-id", "KAVACH_PASSKEY_RP_ID", "BASE_URL host", "WebAuthn relying party id: the domain passkeys are bound to (changing it loses them); off for a base URL on an IP address unless set", str(func(o *options) *string { return &o.cfg.SignIn.PasskeyRPID })},
 	{"passkey-rp-name", "KAVACH_PASSKEY_RP_NAME", "Kavach", "name the browser shows for passkeys of this server", str(func(o *options) *string { return &o.cfg.SignIn.PasskeyRPName })},
 	{"passkey-origins", "KAVACH_PASSKEY_ORIGINS", "BASE_URL origin + qualifying trusted origins", "comma-separated origins that may use passkeys: the RP ID or its subdomains, https (http only on localhost)", list(func(o *options) *[]string { return &o.cfg.SignIn.PasskeyOrigins })},
+	{"oauth-github-client-id", "KAVACH_OAUTH_GITHUB_CLIENT_ID", "", "turns on sign-in with GitHub: the OAuth client id (callback BASE_URL/api/auth/oauth/github/callback)", providerField("github", func(p *kavach.SocialProvider) *string { return &p.ClientID })},
+	{"oauth-github-client-secret", "KAVACH_OAUTH_GITHUB_CLIENT_SECRET", "", "GitHub OAuth client secret", providerField("github", func(p *kavach.SocialProvider) *string { return &p.ClientSecret })},
+	{"oauth-google-client-id", "KAVACH_OAUTH_GOOGLE_CLIENT_ID", "", "turns on sign-in with Google: the OAuth client id (callback BASE_URL/api/auth/oauth/google/callback)", providerField("google", func(p *kavach.SocialProvider) *string { return &p.ClientID })},
+	{"oauth-google-client-secret", "KAVACH_OAUTH_GOOGLE_CLIENT_SECRET", "", "Google OAuth client secret", providerField("google", func(p *kavach.SocialProvider) *string { return &p.ClientSecret })},
+	{"oauth-microsoft-client-id", "KAVACH_OAUTH_MICROSOFT_CLIENT_ID", "", "turns on sign-in with Microsoft: the OAuth client id (callback BASE_URL/api/auth/oauth/microsoft/callback)", providerField("microsoft", func(p *kavach.SocialProvider) *string { return &p.ClientID })},
+	{"oauth-microsoft-client-secret", "KAVACH_OAUTH_MICROSOFT_CLIENT_SECRET", "", "Microsoft OAuth client secret", providerField("microsoft", func(p *kavach.SocialProvider) *string { return &p.ClientSecret })},
+	{"oauth-microsoft-tenant", "KAVACH_OAUTH_MICROSOFT_TENANT", "common", "Microsoft Entra tenant: common, organizations, consumers, or a tenant id or domain", providerField("microsoft", func(p *kavach.SocialProvider) *string { return &p.Tenant })},
+	{"oauth-apple-client-id", "KAVACH_OAUTH_APPLE_CLIENT_ID", "", "turns on sign-in with Apple: the OAuth client id (callback BASE_URL/api/auth/oauth/apple/callback)", providerField("apple", func(p *kavach.SocialProvider) *string { return &p.ClientID })},
+	{"oauth-apple-client-secret", "KAVACH_OAUTH_APPLE_CLIENT_SECRET", "", "a client secret JWT you generated; instead, give team id, key id and key file and Kavach makes one per sign-in", providerField("apple", func(p *kavach.SocialProvider) *string { return &p.ClientSecret })},
+	{"oauth-apple-team-id", "KAVACH_OAUTH_APPLE_TEAM_ID", "", "Apple developer team id (iss of the client secret)", providerField("apple", func(p *kavach.SocialProvider) *string { return &p.TeamID })},
+	{"oauth-apple-key-id", "KAVACH_OAUTH_APPLE_KEY_ID", "", "id of the Sign in with Apple key", providerField("apple", func(p *kavach.SocialProvider) *string { return &p.KeyID })},
+	{"oauth-apple-private-key-file", "KAVACH_OAUTH_APPLE_PRIVATE_KEY_FILE", "", "the .p8 file of that key (ES256, PEM)", appleKeyFile},
+	{"oauth-gitlab-client-id", "KAVACH_OAUTH_GITLAB_CLIENT_ID", "", "turns on sign-in with GitLab: the OAuth client id (callback BASE_URL/api/auth/oauth/gitlab/callback)", providerField("gitlab", func(p *kavach.SocialProvider) *string { return &p.ClientID })},
+	{"oauth-gitlab-client-secret", "KAVACH_OAUTH_GITLAB_CLIENT_SECRET", "", "GitLab OAuth client secret", providerField("gitlab", func(p *kavach.SocialProvider) *string { return &p.ClientSecret })},
+	{"oauth-gitlab-issuer", "KAVACH_OAUTH_GITLAB_ISSUER", "https://gitlab.com", "issuer of a self-hosted GitLab (https://gitlab.example.com)", providerField("gitlab", func(p *kavach.SocialProvider) *string { return &p.Issuer })},
+	{"oauth-discord-client-id", "KAVACH_OAUTH_DISCORD_CLIENT_ID", "", "turns on sign-in with Discord: the OAuth client id (callback BASE_URL/api/auth/oauth/discord/callback)", providerField("discord", func(p *kavach.SocialProvider) *string { return &p.ClientID })},
+	{"oauth-discord-client-secret", "KAVACH_OAUTH_DISCORD_CLIENT_SECRET", "", "Discord OAuth client secret", providerField("discord", func(p *kavach.SocialProvider) *string { return &p.ClientSecret })},
+	{"oauth-providers-file", "KAVACH_OAUTH_PROVIDERS_FILE", "", "JSON file of further social providers, e.g. generic OIDC: [{\"id\", \"issuer\", \"clientId\", \"clientSecret\", \"scopes\", \"name\"}] (see docs/sign-in-methods.md)", providersFile},
 	{"rate-limit-per-ip", "KAVACH_RATE_LIMIT_PER_IP", "10", "requests per window per client IP (IPv6 per /64) on each credential endpoint", integer(func(o *options) *int { return &o.cfg.Limits.PerIP })},
 	{"rate-limit-per-account", "KAVACH_RATE_LIMIT_PER_ACCOUNT", "5", "sign-in and mail requests per window per email address", integer(func(o *options) *int { return &o.cfg.Limits.PerAccount })},
 	{"rate-limit-window", "KAVACH_RATE_LIMIT_WINDOW", "1m", "rate limit window", duration(func(o *options) *time.Duration { return &o.cfg.Limits.Window })},
@@ -200,6 +218,78 @@ func trustedIssuersFile(o *options, path string) error {
 	o.cfg.OAuth.TrustedIssuers = nil
 	for _, t := range list {
 		o.cfg.OAuth.TrustedIssuers = append(o.cfg.OAuth.TrustedIssuers, authz.TrustedIssuer{Issuer: t.Issuer, JWKS: t.JWKS, Subjects: t.Subjects, Scopes: t.Scopes})
+	}
+	return nil
+}
+
+// providerField sets a field of the built-in social provider id, adding
+// the provider on first use.
+func providerField(id string, field func(*kavach.SocialProvider) *string) func(*options, string) error {
+	return func(o *options, v string) error {
+		list := &o.cfg.SignIn.Providers
+		for i := range *list {
+			if (*list)[i].ID == id {
+				*field(&(*list)[i]) = v
+				return nil
+			}
+		}
+		*list = append(*list, kavach.SocialProvider{ID: id})
+		*field(&(*list)[len(*list)-1]) = v
+		return nil
+	}
+}
+
+// appleKeyFile reads the Sign in with Apple key.
+func appleKeyFile(o *options, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return providerField("apple", func(p *kavach.SocialProvider) *string { return &p.PrivateKey })(o, string(b))
+}
+
+// providersFile reads further social providers.
+func providersFile(o *options, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var list []struct {
+		ID             string   `json:"id"`
+		Type           string   `json:"type"`
+		Name           string   `json:"name"`
+		ClientID       string   `json:"clientId"`
+		ClientSecret   string   `json:"clientSecret"`
+		Scopes         []string `json:"scopes"`
+		Issuer         string   `json:"issuer"`
+		Tenant         string   `json:"tenant"`
+		AuthURL        string   `json:"authUrl"`
+		TokenURL       string   `json:"tokenUrl"`
+		UserInfoURL    string   `json:"userInfoUrl"`
+		EmailsURL      string   `json:"emailsUrl"`
+		TeamID         string   `json:"teamId"`
+		KeyID          string   `json:"keyId"`
+		PrivateKeyFile string   `json:"privateKeyFile"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&list); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, p := range list {
+		sp := kavach.SocialProvider{
+			ID: p.ID, Type: p.Type, Name: p.Name, ClientID: p.ClientID, ClientSecret: p.ClientSecret, Scopes: p.Scopes,
+			Issuer: p.Issuer, Tenant: p.Tenant, AuthURL: p.AuthURL, TokenURL: p.TokenURL, UserInfoURL: p.UserInfoURL,
+			EmailsURL: p.EmailsURL, TeamID: p.TeamID, KeyID: p.KeyID,
+		}
+		if p.PrivateKeyFile != "" {
+			key, err := os.ReadFile(p.PrivateKeyFile)
+			if err != nil {
+				return fmt.Errorf("%s: provider %q: %w", path, p.ID, err)
+			}
+			sp.PrivateKey = string(key)
+		}
+		o.cfg.SignIn.Providers = append(o.cfg.SignIn.Providers, sp)
 	}
 	return nil
 }
