@@ -468,3 +468,44 @@ func TestCodeSignInsRefuseLockedAccount(t *testing.T) {
 		}
 	})
 }
+
+// TestProvingAnAddressReclaimsAnUnverifiedAccount: someone who
+// pre-registers another person's address (account pre-hijacking) and
+// arms it with a password and a second factor loses all of it once the
+// address's owner proves the address, by an emailed code or a password
+// reset.
+func TestProvingAnAddressReclaimsAnUnverifiedAccount(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		for _, via := range []string{"email-otp", "password-reset"} {
+			addr := via + "@example.com"
+			squatter := e.client()
+			squatter.signUp(addr)
+			squatter.enableTwoFactor(goodPassword)
+
+			owner := e.client()
+			switch via {
+			case "email-otp":
+				owner.do("POST", "/api/auth/email-otp/send", map[string]any{"email": addr}).must(t, 200)
+				var res authData
+				owner.do("POST", "/api/auth/email-otp/verify", map[string]any{"email": addr, "code": e.waitMailCode(addr)}).must(t, 200).decode(t, &res)
+				if res.Session == nil {
+					t.Fatalf("%s: the squatter's second factor still guards the account", via)
+				}
+			case "password-reset":
+				owner.do("POST", "/api/auth/password/forgot", map[string]any{"email": addr}).must(t, 200)
+				tok := tokenOf(t, e.waitMail(addr, "Reset your password"))
+				owner.do("POST", "/api/auth/password/reset", map[string]any{"token": tok, "newPassword": "owner-chose-this-77"}).must(t, 200)
+				var res authData
+				owner.signIn(addr, "owner-chose-this-77").must(t, 200).decode(t, &res)
+				if res.Session == nil {
+					t.Fatalf("%s: the squatter's second factor still guards the account", via)
+				}
+			}
+			if got := squatter.do("GET", "/api/auth/session", nil).must(t, 200); string(got.Data) != "null" {
+				t.Fatalf("%s: the squatter's session survived", via)
+			}
+			e.client().signIn(addr, goodPassword).mustError(t, 401, "INVALID_CREDENTIALS")
+		}
+	})
+}

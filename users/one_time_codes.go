@@ -135,9 +135,9 @@ func (s *Service) userForProvenEmail(ctx context.Context, tx storage.Store, emai
 	}
 	if !u.EmailVerified {
 		// Whoever made an unverified account may not own the address
-		// (account pre-hijacking): now that its owner has proven it, the
-		// password and sessions they set up end. The owner can set a
-		// password again with a reset.
+		// (account pre-hijacking): now that its owner has proven it,
+		// every way in they set up ends. The owner can set a password
+		// again with a reset.
 		if err := s.dropUnprovenAccess(ctx, tx, u.ID, now); err != nil {
 			return storage.User{}, false, err
 		}
@@ -184,16 +184,39 @@ func (s *Service) signInWithProvenEmail(ctx context.Context, email, name string,
 	return res, nil
 }
 
-// dropUnprovenAccess removes the password and ends the sessions of an
-// account whose address was unverified until now.
+// dropUnprovenAccess hands an account whose address was unverified until
+// now to the address's owner, who has just proven it: every way in that
+// whoever created the account set up (password, social and phone
+// accounts, passkeys, two-factor, trusted devices, pending sign-ins,
+// sessions) ends. Otherwise a squatter who pre-registered the address
+// would keep signing in, or lock the owner out with their own second
+// factor. The caller invalidates the user's cached sessions.
 func (s *Service) dropUnprovenAccess(ctx context.Context, tx storage.Store, userID string, now time.Time) error {
-	acct, err := tx.Accounts().GetCredential(ctx, userID)
-	if err == nil {
-		if err := tx.Accounts().Delete(ctx, acct.ID); err != nil {
-			return fmt.Errorf("drop unproven password: %w", err)
+	accts, err := tx.Accounts().ListByUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("list accounts: %w", err)
+	}
+	for _, a := range accts {
+		if err := tx.Accounts().Delete(ctx, a.ID); err != nil {
+			return fmt.Errorf("drop unproven account: %w", err)
 		}
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("load password: %w", err)
+	}
+	keys, err := tx.Passkeys().ListByUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("list passkeys: %w", err)
+	}
+	for _, k := range keys {
+		if err := tx.Passkeys().Delete(ctx, userID, k.ID); err != nil {
+			return fmt.Errorf("drop unproven passkey: %w", err)
+		}
+	}
+	if err := tx.TwoFactors().Delete(ctx, userID); err != nil {
+		return fmt.Errorf("drop unproven two-factor: %w", err)
+	}
+	for _, purpose := range []string{storage.PurposeTrustedDevice, storage.PurposeTwoFactor} {
+		if err := tx.Challenges().DeleteByUser(ctx, userID, purpose); err != nil {
+			return fmt.Errorf("drop %s: %w", purpose, err)
+		}
 	}
 	if _, err := s.revokeUserSessions(ctx, tx, userID, "", now); err != nil {
 		return err

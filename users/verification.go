@@ -205,6 +205,13 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 			return fmt.Errorf("load user: %w", err)
 		}
 		userID = u.ID
+		if u.Email == v.Email && !u.EmailVerified {
+			// The reset proves the address, which nobody had: the account
+			// becomes its owner's alone (see dropUnprovenAccess).
+			if err := s.dropUnprovenAccess(ctx, tx, u.ID, now); err != nil {
+				return err
+			}
+		}
 		if err := s.setPassword(ctx, tx, u.ID, hash, now); err != nil {
 			return err
 		}
