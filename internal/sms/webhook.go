@@ -65,7 +65,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	if err := m.check(); err != nil {
 		return err
 	}
-	body, err := json.Marshal(WebhookBody{To: m.To, Text: m.Text})
+	body, err := json.Marshal(WebhookBody(m))
 	if err != nil {
 		return fmt.Errorf("sms webhook: encode: %w", err)
 	}

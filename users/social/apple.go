@@ -23,7 +23,7 @@ const appleSecretTTL = 5 * time.Minute
 func parseAppleKey(pemText string) (*ecdsa.PrivateKey, error) {
 	block, _ := pem.Decode([]byte(pemText))
 	if block == nil {
-		return nil, errors.New("Apple private key is not PEM")
+		return nil, errors.New("the Apple private key is not PEM")
 	}
 	var key any
 	var err error
@@ -34,11 +34,11 @@ func parseAppleKey(pemText string) (*ecdsa.PrivateKey, error) {
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("Apple private key: %v", err)
+		return nil, fmt.Errorf("the Apple private key: %v", err)
 	}
 	ec, ok := key.(*ecdsa.PrivateKey)
 	if !ok || ec.Curve != elliptic.P256() {
-		return nil, errors.New("Apple private key must be a P-256 (ES256) key")
+		return nil, errors.New("the Apple private key must be a P-256 (ES256) key")
 	}
 	return ec, nil
 }
