@@ -372,6 +372,9 @@ func TestCodeSignInsNeedSecondFactor(t *testing.T) {
 		const number = "+14155550100"
 		owner := e.client()
 		owner.signUp("ada@example.com")
+		// Verified: proving an unverified address would take the account
+		// over, second factor and all (TestProvingAnAddressReclaims…).
+		owner.do("GET", e.relative(e.waitMail("ada@example.com", "Verify your email")), nil).must(t, 200)
 		owner.linkPhone(dir, number, number)
 		en := owner.enableTwoFactor(goodPassword)
 		second := func(c *client, method string) {
