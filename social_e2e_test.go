@@ -695,3 +695,33 @@ func TestSocialRequireVerifiedEmail(t *testing.T) {
 		c.mustHaveSession(t)
 	})
 }
+
+// Review: an unverified account created through a provider that does not
+// vouch for the address (account pre-hijacking) must not keep its provider
+// link once the address owner proves the address with a magic link.
+func TestReviewSocialPreHijackSurvivesMagicLink(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		// The squatter's provider account claims ada's address, unverified.
+		f.as("sub-squatter", "ada@example.com", false)
+		squatter := e.client()
+		mustLand(t, squatter.social(t, f, "acme", "callbackURL=/home&newUserCallbackURL=/welcome"), e.url+"/welcome")
+
+		// Ada proves the address with a magic link: the account is hers now.
+		e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "ada@example.com", "callbackURL": "/dashboard"}).must(t, 200)
+		link := e.waitMail("ada@example.com", "Your sign-in link")
+		ada := e.client()
+		ada.do("GET", e.relative(link), nil).must(t, 302)
+		ada.mustBeSignedIn("ada@example.com")
+		squatter.mustBeSignedOut()
+
+		// The squatter signs in again with the provider account.
+		f.as("sub-squatter", "ada@example.com", false)
+		again := e.client()
+		again.social(t, f, "acme", "callbackURL=/home&errorCallbackURL=/oops")
+		if me := again.me(t); me != nil && me.User.Email == "ada@example.com" {
+			t.Fatalf("the squatter's provider account still signs in to ada's verified account (user %s)", me.User.ID)
+		}
+	})
+}
