@@ -678,3 +678,30 @@ func TestPasskeyGarbage(t *testing.T) {
 		}
 	}
 }
+
+// Review: a passkey registered on an unverified account by someone who
+// does not own the address (pre-hijacking) must not survive the owner
+// proving the address with a magic link, as the password does not.
+func TestReviewPasskeyPreHijackSurvivesMagicLink(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		squatter := e.client()
+		squatter.signUp("ada@example.com") // unverified
+		d := e.newDevice()
+		squatter.registerPasskey(d, "squatter key")
+
+		e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "ada@example.com", "callbackURL": "/dashboard"}).must(t, 200)
+		link := e.waitMail("ada@example.com", "Your sign-in link")
+		ada := e.client()
+		ada.do("GET", e.relative(link), nil).must(t, 302)
+		ada.mustBeSignedIn("ada@example.com")
+		squatter.mustBeSignedOut()
+		e.client().signIn("ada@example.com", goodPassword).mustError(t, 401, "INVALID_CREDENTIALS")
+
+		// The squatter's passkey still signs in to ada's verified account.
+		again := e.client()
+		if r := again.passkeySignIn(again.assertion(d, "")); r.Status == 200 {
+			t.Fatalf("the squatter's passkey signs in to the verified account: %s", r.Data)
+		}
+	})
+}
