@@ -725,3 +725,22 @@ func TestReviewSocialPreHijackSurvivesMagicLink(t *testing.T) {
 		}
 	})
 }
+
+// Review: unlink refuses to remove the last way to sign in, counting a
+// passkey as one; deleting that passkey afterwards must be refused too,
+// or the account is left with no password, no provider and no passkey.
+func TestReviewDeleteLastPasskeyAfterUnlink(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		f.as("sub-eve", "eve@example.com", true)
+		eve := e.client()
+		eve.social(t, f, "acme", "callbackURL=/home")
+		p := eve.registerPasskey(e.newDevice(), "phone")
+		eve.do("POST", "/api/auth/oauth/unlink", map[string]any{"provider": "acme"}).must(t, 200)
+		r := eve.do("DELETE", "/api/auth/passkey/credentials/"+p.ID, nil)
+		if r.Status == 200 {
+			t.Fatalf("the last passkey was deleted: accounts %v, passkeys %v", eve.accounts(t), eve.passkeys())
+		}
+	})
+}
