@@ -468,3 +468,24 @@ func TestCodeSignInsRefuseLockedAccount(t *testing.T) {
 		}
 	})
 }
+
+// Review: a squatter who pre-registers an address and turns on two-factor
+// keeps the second factor when the owner proves the address: the owner's
+// magic link then asks for the squatter's TOTP code (the owner is locked
+// out of the account the link just made theirs).
+func TestReviewPreHijackTwoFactorSurvivesMagicLink(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		squatter := e.client()
+		squatter.signUp("ada@example.com") // unverified
+		squatter.enableTwoFactor(goodPassword)
+
+		e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "ada@example.com", "callbackURL": "/dashboard"}).must(t, 200)
+		link := e.waitMail("ada@example.com", "Your sign-in link")
+		ada := e.client()
+		r := ada.do("GET", e.relative(link), nil).must(t, 302)
+		if got := r.Header.Get("Location"); got != e.url+"/dashboard" {
+			t.Fatalf("the owner's proven sign-in was sent to %q: the squatter's second factor still guards the account", got)
+		}
+	})
+}
