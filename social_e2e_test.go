@@ -744,3 +744,29 @@ func TestReviewDeleteLastPasskeyAfterUnlink(t *testing.T) {
 		}
 	})
 }
+
+// Review: a passkey marked as cloned is refused for good, so it is no way
+// in; unlink must not count it as the remaining sign-in method.
+func TestReviewUnlinkCountsClonedPasskey(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		f.as("sub-eve", "eve@example.com", true)
+		eve := e.client()
+		eve.social(t, f, "acme", "callbackURL=/home")
+		d := e.newDevice()
+		eve.registerPasskey(d, "phone")
+		d.cred.Counter = 10
+		e.client().passkeySignIn(e.client().assertion(d, "")).must(t, 200)
+		d.cred.Counter = 10 // a copy of the key: marked and refused from now on
+		e.client().passkeySignIn(e.client().assertion(d, "")).mustError(t, 403, "PASSKEY_CLONED")
+		if l := eve.passkeys(); len(l) != 1 || !l[0].CloneWarning {
+			t.Fatalf("not marked: %+v", l)
+		}
+		if r := eve.do("POST", "/api/auth/oauth/unlink", map[string]any{"provider": "acme"}); r.Status == 200 {
+			d.cred.Counter = 99
+			e.client().passkeySignIn(e.client().assertion(d, "")).mustError(t, 403, "PASSKEY_CLONED")
+			t.Fatal("the last provider account was unlinked although the only passkey left is refused as cloned")
+		}
+	})
+}
