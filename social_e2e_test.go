@@ -770,3 +770,26 @@ func TestReviewUnlinkCountsClonedPasskey(t *testing.T) {
 		}
 	})
 }
+
+// Review: automatic linking to a user with two-factor authentication is
+// committed although the second factor was never given: whoever holds a
+// provider account with the same (provider-verified) address gets a
+// permanent link by only reaching the second-factor page.
+func TestReviewAutoLinkCommittedBeforeSecondFactor(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		e.verifyEmail(t, "ada@example.com")
+		owner.enableTwoFactor(goodPassword)
+
+		f.as("sub-other", "ada@example.com", true)
+		c := e.client()
+		mustLand(t, c.social(t, f, "acme", "callbackURL=/home"), e.url+"/two-factor?callbackURL="+url.QueryEscape(e.url+"/home"))
+		// The second factor is never given.
+		if _, err := e.store.Accounts().GetByProvider(t.Context(), "acme", "sub-other"); err == nil {
+			t.Fatalf("the provider account was linked to ada before any second factor: accounts %v", owner.accounts(t))
+		}
+	})
+}
