@@ -793,3 +793,32 @@ func TestReviewAutoLinkCommittedBeforeSecondFactor(t *testing.T) {
 		}
 	})
 }
+
+// Review: a link flow finishes without the signed-in session that started
+// it. Started, then abandoned and signed out of (a shared computer), it
+// can still be finished within ten minutes by whoever uses the browser
+// next with their own provider account, which then signs in to the
+// first user's account.
+func TestReviewLinkFinishesAfterSignOut(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		cy := e.client()
+		me := cy.signUp("cy@example.com")
+		var link struct {
+			URL string `json:"url"`
+		}
+		cy.do("POST", "/api/auth/oauth/link", map[string]any{"provider": "acme", "callbackURL": "/settings"}).must(t, 200).decode(t, &link)
+		cy.do("POST", "/api/auth/sign-out", nil).must(t, 200)
+		cy.mustBeSignedOut()
+
+		// The next person at the browser goes on with the provider page.
+		f.as("sub-stranger", "stranger@example.org", true)
+		cy.socialFlow(t, f, link.URL)
+		if a, err := e.store.Accounts().GetByProvider(t.Context(), "acme", "sub-stranger"); err == nil && a.UserID == me.User.ID {
+			s := e.client()
+			s.social(t, f, "acme", "callbackURL=/home")
+			t.Fatalf("a link started before sign-out was finished with another provider account; it now signs in as %s", s.mustHaveSession(t).User.Email)
+		}
+	})
+}
