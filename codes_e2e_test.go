@@ -512,3 +512,50 @@ func TestProvingAnAddressReclaimsAnUnverifiedAccount(t *testing.T) {
 		}
 	})
 }
+
+// Review: a squatter who pre-registers an address and turns on two-factor
+// keeps the second factor when the owner proves the address: the owner's
+// magic link then asks for the squatter's TOTP code (the owner is locked
+// out of the account the link just made theirs).
+func TestReviewPreHijackTwoFactorSurvivesMagicLink(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		squatter := e.client()
+		squatter.signUp("ada@example.com") // unverified
+		squatter.enableTwoFactor(goodPassword)
+
+		e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "ada@example.com", "callbackURL": "/dashboard"}).must(t, 200)
+		link := e.waitMail("ada@example.com", "Your sign-in link")
+		ada := e.client()
+		r := ada.do("GET", e.relative(link), nil).must(t, 302)
+		if got := r.Header.Get("Location"); got != e.url+"/dashboard" {
+			t.Fatalf("the owner's proven sign-in was sent to %q: the squatter's second factor still guards the account", got)
+		}
+	})
+}
+
+// Review: a second-factor sign-in the squatter left pending before the
+// owner proved the address still completes afterwards: the password is
+// dropped and sessions revoked, but the pending challenge is not.
+func TestReviewPreHijackPendingSecondFactorSurvivesMagicLink(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		squatter := e.client()
+		squatter.signUp("ada@example.com") // unverified
+		en := squatter.enableTwoFactor(goodPassword)
+		later := e.client()
+		pending := later.mustNeedSecondFactor(later.signIn("ada@example.com", goodPassword))
+
+		e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "ada@example.com", "callbackURL": "/dashboard"}).must(t, 200)
+		link := e.waitMail("ada@example.com", "Your sign-in link")
+		e.client().do("GET", e.relative(link), nil).must(t, 302)
+		if u, err := e.store.Users().GetByEmail(t.Context(), "ada@example.com"); err != nil || !u.EmailVerified {
+			t.Fatalf("not verified by the link: %+v %v", u, err)
+		}
+
+		r := later.do("POST", "/api/auth/two-factor/verify", map[string]any{"twoFactorToken": pending.TwoFactorToken, "code": e.totpCode(en.Secret)})
+		if r.Status == 200 {
+			t.Fatalf("the squatter's pending sign-in completed on the verified account: %s", r.Data)
+		}
+	})
+}

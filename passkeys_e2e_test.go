@@ -678,3 +678,49 @@ func TestPasskeyGarbage(t *testing.T) {
 		}
 	}
 }
+
+// Review: a passkey registered on an unverified account by someone who
+// does not own the address (pre-hijacking) must not survive the owner
+// proving the address with a magic link, as the password does not.
+func TestReviewPasskeyPreHijackSurvivesMagicLink(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		squatter := e.client()
+		squatter.signUp("ada@example.com") // unverified
+		d := e.newDevice()
+		squatter.registerPasskey(d, "squatter key")
+
+		e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "ada@example.com", "callbackURL": "/dashboard"}).must(t, 200)
+		link := e.waitMail("ada@example.com", "Your sign-in link")
+		ada := e.client()
+		ada.do("GET", e.relative(link), nil).must(t, 302)
+		ada.mustBeSignedIn("ada@example.com")
+		squatter.mustBeSignedOut()
+		e.client().signIn("ada@example.com", goodPassword).mustError(t, 401, "INVALID_CREDENTIALS")
+
+		// The squatter's passkey still signs in to ada's verified account.
+		again := e.client()
+		if r := again.passkeySignIn(again.assertion(d, "")); r.Status == 200 {
+			t.Fatalf("the squatter's passkey signs in to the verified account: %s", r.Data)
+		}
+	})
+}
+
+// Review: sign-in options for an address must not tell whether it has an
+// account: an account with two passkeys answers two allowCredentials, an
+// unknown address always one stand-in.
+func TestReviewPasskeyOptionsRevealAccount(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		alice := e.client()
+		alice.signUp("alice@example.com")
+		alice.registerPasskey(e.newDevice(), "phone")
+		alice.registerPasskey(e.newDevice(), "laptop")
+		known := e.client().assertionOptions("alice@example.com")
+		unknown := e.client().assertionOptions("nobody@example.com")
+		if len(known.AllowCredentials) != len(unknown.AllowCredentials) {
+			t.Fatalf("the options tell an account apart: %d allowCredentials for alice, %d for an unknown address",
+				len(known.AllowCredentials), len(unknown.AllowCredentials))
+		}
+	})
+}

@@ -695,3 +695,130 @@ func TestSocialRequireVerifiedEmail(t *testing.T) {
 		c.mustHaveSession(t)
 	})
 }
+
+// Review: an unverified account created through a provider that does not
+// vouch for the address (account pre-hijacking) must not keep its provider
+// link once the address owner proves the address with a magic link.
+func TestReviewSocialPreHijackSurvivesMagicLink(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		// The squatter's provider account claims ada's address, unverified.
+		f.as("sub-squatter", "ada@example.com", false)
+		squatter := e.client()
+		mustLand(t, squatter.social(t, f, "acme", "callbackURL=/home&newUserCallbackURL=/welcome"), e.url+"/welcome")
+
+		// Ada proves the address with a magic link: the account is hers now.
+		e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "ada@example.com", "callbackURL": "/dashboard"}).must(t, 200)
+		link := e.waitMail("ada@example.com", "Your sign-in link")
+		ada := e.client()
+		ada.do("GET", e.relative(link), nil).must(t, 302)
+		ada.mustBeSignedIn("ada@example.com")
+		squatter.mustBeSignedOut()
+
+		// The squatter signs in again with the provider account.
+		f.as("sub-squatter", "ada@example.com", false)
+		again := e.client()
+		again.social(t, f, "acme", "callbackURL=/home&errorCallbackURL=/oops")
+		if me := again.me(t); me != nil && me.User.Email == "ada@example.com" {
+			t.Fatalf("the squatter's provider account still signs in to ada's verified account (user %s)", me.User.ID)
+		}
+	})
+}
+
+// Review: unlink refuses to remove the last way to sign in, counting a
+// passkey as one; deleting that passkey afterwards must be refused too,
+// or the account is left with no password, no provider and no passkey.
+func TestReviewDeleteLastPasskeyAfterUnlink(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		f.as("sub-eve", "eve@example.com", true)
+		eve := e.client()
+		eve.social(t, f, "acme", "callbackURL=/home")
+		p := eve.registerPasskey(e.newDevice(), "phone")
+		eve.do("POST", "/api/auth/oauth/unlink", map[string]any{"provider": "acme"}).must(t, 200)
+		r := eve.do("DELETE", "/api/auth/passkey/credentials/"+p.ID, nil)
+		if r.Status == 200 {
+			t.Fatalf("the last passkey was deleted: accounts %v, passkeys %v", eve.accounts(t), eve.passkeys())
+		}
+	})
+}
+
+// Review: a passkey marked as cloned is refused for good, so it is no way
+// in; unlink must not count it as the remaining sign-in method.
+func TestReviewUnlinkCountsClonedPasskey(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		f.as("sub-eve", "eve@example.com", true)
+		eve := e.client()
+		eve.social(t, f, "acme", "callbackURL=/home")
+		d := e.newDevice()
+		eve.registerPasskey(d, "phone")
+		d.cred.Counter = 10
+		e.client().passkeySignIn(e.client().assertion(d, "")).must(t, 200)
+		d.cred.Counter = 10 // a copy of the key: marked and refused from now on
+		e.client().passkeySignIn(e.client().assertion(d, "")).mustError(t, 403, "PASSKEY_CLONED")
+		if l := eve.passkeys(); len(l) != 1 || !l[0].CloneWarning {
+			t.Fatalf("not marked: %+v", l)
+		}
+		if r := eve.do("POST", "/api/auth/oauth/unlink", map[string]any{"provider": "acme"}); r.Status == 200 {
+			d.cred.Counter = 99
+			e.client().passkeySignIn(e.client().assertion(d, "")).mustError(t, 403, "PASSKEY_CLONED")
+			t.Fatal("the last provider account was unlinked although the only passkey left is refused as cloned")
+		}
+	})
+}
+
+// Review: automatic linking to a user with two-factor authentication is
+// committed although the second factor was never given: whoever holds a
+// provider account with the same (provider-verified) address gets a
+// permanent link by only reaching the second-factor page.
+func TestReviewAutoLinkCommittedBeforeSecondFactor(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		e.verifyEmail(t, "ada@example.com")
+		owner.enableTwoFactor(goodPassword)
+
+		f.as("sub-other", "ada@example.com", true)
+		c := e.client()
+		mustLand(t, c.social(t, f, "acme", "callbackURL=/home"), e.url+"/two-factor?callbackURL="+url.QueryEscape(e.url+"/home"))
+		// The second factor is never given.
+		if _, err := e.store.Accounts().GetByProvider(t.Context(), "acme", "sub-other"); err == nil {
+			t.Fatalf("the provider account was linked to ada before any second factor: accounts %v", owner.accounts(t))
+		}
+	})
+}
+
+// Review: a link flow finishes without the signed-in session that started
+// it. Started, then abandoned and signed out of (a shared computer), it
+// can still be finished within ten minutes by whoever uses the browser
+// next with their own provider account, which then signs in to the
+// first user's account.
+func TestReviewLinkFinishesAfterSignOut(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		f := newFakeProvider(t)
+		e := socialEnv(t, open, f, nil)
+		cy := e.client()
+		me := cy.signUp("cy@example.com")
+		var link struct {
+			URL string `json:"url"`
+		}
+		cy.do("POST", "/api/auth/oauth/link", map[string]any{"provider": "acme", "callbackURL": "/settings"}).must(t, 200).decode(t, &link)
+		cy.do("POST", "/api/auth/sign-out", nil).must(t, 200)
+		cy.mustBeSignedOut()
+
+		// The next person at the browser goes on with the provider page.
+		f.as("sub-stranger", "stranger@example.org", true)
+		cy.socialFlow(t, f, link.URL)
+		if a, err := e.store.Accounts().GetByProvider(t.Context(), "acme", "sub-stranger"); err == nil && a.UserID == me.User.ID {
+			s := e.client()
+			s.social(t, f, "acme", "callbackURL=/home")
+			t.Fatalf("a link started before sign-out was finished with another provider account; it now signs in as %s", s.mustHaveSession(t).User.Email)
+		}
+	})
+}
