@@ -158,6 +158,8 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusBadGateway, "PROVIDER_ERROR", "The provider could not be reached or refused the sign-in."
 	case errors.Is(err, users.ErrProviderNoEmail):
 		return http.StatusBadRequest, "PROVIDER_EMAIL_MISSING", "The provider did not share an email address."
+	case errors.Is(err, users.ErrLinkSessionChanged):
+		return http.StatusForbidden, "LINK_SESSION_CHANGED", "The link was started by another sign-in in this browser. Sign in and start it again."
 	case errors.Is(err, users.ErrAccountNotLinked):
 		return http.StatusConflict, "ACCOUNT_NOT_LINKED", "An account with this email exists. Sign in to it, then link this provider."
 	case errors.Is(err, users.ErrAccountAlreadyLinked):

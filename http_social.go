@@ -129,7 +129,7 @@ func (k *Kavach) handleSocialCallback(w http.ResponseWriter, r *http.Request) {
 	out, err := k.Users.FinishSocial(r.Context(), users.SocialCallbackInput{
 		Provider: r.PathValue("provider"), State: q.Get("state"), BrowserState: browser,
 		Code: q.Get("code"), Error: q.Get("error"), AppleUser: q.Get("user"),
-		Client: k.clientInfo(r), TrustedDevice: k.trustedDevice(r),
+		Client: k.clientInfo(r), TrustedDevice: k.trustedDevice(r), SignedInUserID: k.signedInUserID(r),
 	})
 	if err != nil {
 		k.socialFail(w, r, err, out)
@@ -205,4 +205,18 @@ func (k *Kavach) handleListAccounts(w http.ResponseWriter, r *http.Request, view
 			CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt})
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// signedInUserID is the user the request's session belongs to, or "".
+// It never slides the session or touches cookies.
+func (k *Kavach) signedInUserID(r *http.Request) string {
+	tok, _ := k.Auth.token(r)
+	if tok == "" {
+		return ""
+	}
+	view, _, err := k.Users.Authenticate(r.Context(), tok, false)
+	if err != nil {
+		return ""
+	}
+	return view.User.ID
 }

@@ -610,6 +610,14 @@ func (s *Service) DeletePasskey(ctx context.Context, userID, passkeyID string, c
 	}
 	now := s.now()
 	return s.store.InTx(ctx, func(tx storage.Store) error {
+		if n, err := s.waysIn(ctx, tx, userID, "", passkeyID); err != nil {
+			return err
+		} else if n == 0 {
+			if p, err := tx.Passkeys().Get(ctx, passkeyID); err != nil || p.UserID != userID {
+				return ErrPasskeyNotFound
+			}
+			return ErrLastAccount
+		}
 		if err := tx.Passkeys().Delete(ctx, userID, passkeyID); errors.Is(err, storage.ErrNotFound) {
 			return ErrPasskeyNotFound
 		} else if err != nil {

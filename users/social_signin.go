@@ -49,6 +49,9 @@ var (
 	// ErrLastAccount refuses to remove a user's last way to sign in.
 	ErrLastAccount     = errors.New("this is the last way to sign in to the account")
 	ErrAccountNotFound = errors.New("account not found")
+	// ErrLinkSessionChanged: a link flow's callback arrived in a browser
+	// no longer signed in as the user who started it.
+	ErrLinkSessionChanged = errors.New("the link was started by another sign-in; start it again")
 	// ErrProviderDenied is the provider's error= answer (the person
 	// declined, or the provider refused the request).
 	ErrProviderDenied = errors.New("the provider did not authorize the sign-in")
@@ -171,6 +174,9 @@ type SocialCallbackInput struct {
 	AppleUser     string
 	Client        ClientInfo
 	TrustedDevice string
+	// SignedInUserID is the user the browser is signed in as now, if
+	// any: a link flow finishes only for the user who started it.
+	SignedInUserID string
 }
 
 // SocialOutcome is the end of a social flow. The URLs are those given at
@@ -240,9 +246,15 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 			return err
 		}
 		if c.UserID != "" {
+			// Whoever finishes the link must still be who started it: a
+			// link left open at sign-out must not attach the next
+			// person's provider account to the first person's account.
+			if subtle.ConstantTimeCompare([]byte(c.UserID), []byte(in.SignedInUserID)) != 1 {
+				return ErrLinkSessionChanged
+			}
 			return s.linkExplicitly(ctx, tx, c.UserID, acct, in.Provider, ident, toks, email, now, &out)
 		}
-		user, newUser, err := s.socialUser(ctx, tx, acct, in.Provider, ident, toks, email, now)
+		user, newUser, autoLink, err := s.socialUser(ctx, tx, acct, in.Provider, ident, toks, email, now)
 		if err != nil {
 			return err
 		}
@@ -257,6 +269,14 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 		if err != nil {
 			return err
 		}
+		// An automatic link is stored only with a session: a sign-in
+		// left at the second factor links nothing (a user with two-factor
+		// authentication links explicitly to keep the link).
+		if autoLink && res.Session != nil {
+			if _, err := s.createSocialAccount(ctx, tx, user.ID, in.Provider, ident, toks, email, "automatic", now); err != nil {
+				return err
+			}
+		}
 		res.NewUser = newUser
 		out.AuthResult = res
 		return nil
@@ -269,30 +289,31 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 }
 
 // socialUser applies the linking rules (see the top of this file) and
-// returns the user who signs in, and whether it was created now.
-func (s *Service) socialUser(ctx context.Context, tx storage.Store, acct *storage.Account, provider string, ident social.Identity, toks social.Tokens, email string, now time.Time) (storage.User, bool, error) {
+// returns the user who signs in, whether it was created now, and whether
+// the provider account is to be linked to it automatically (the caller
+// stores that link once the sign-in has issued a session).
+func (s *Service) socialUser(ctx context.Context, tx storage.Store, acct *storage.Account, provider string, ident social.Identity, toks social.Tokens, email string, now time.Time) (user storage.User, created, autoLink bool, err error) {
 	if acct != nil {
 		u, err := found(tx.Users().Get(ctx, acct.UserID))
 		if err != nil {
-			return storage.User{}, false, err
+			return storage.User{}, false, false, err
 		}
-		return u, false, s.refreshAccount(ctx, tx, acct, toks, email, now)
+		return u, false, false, s.refreshAccount(ctx, tx, acct, toks, email, now)
 	}
 	if email == "" {
-		return storage.User{}, false, ErrProviderNoEmail
+		return storage.User{}, false, false, ErrProviderNoEmail
 	}
 	local, err := tx.Users().GetByEmail(ctx, email)
 	switch {
 	case err == nil && ident.EmailVerified && local.EmailVerified:
-		_, err := s.createSocialAccount(ctx, tx, local.ID, provider, ident, toks, email, "automatic", now)
-		return *local, false, err
+		return *local, false, true, nil
 	case err == nil:
-		return storage.User{}, false, ErrAccountNotLinked
+		return storage.User{}, false, false, ErrAccountNotLinked
 	case errors.Is(err, storage.ErrNotFound):
 		u, err := s.createSocialUser(ctx, tx, provider, ident, toks, email, now)
-		return u, err == nil, err
+		return u, err == nil, false, err
 	default:
-		return storage.User{}, false, fmt.Errorf("load user by email: %w", err)
+		return storage.User{}, false, false, fmt.Errorf("load user by email: %w", err)
 	}
 }
 
@@ -531,17 +552,9 @@ func (s *Service) UnlinkAccount(ctx context.Context, userID, provider, accountID
 			return fmt.Errorf("list accounts: %w", err)
 		}
 		var match []storage.Account
-		others := 0
 		for _, a := range list {
-			switch {
-			case a.ProviderID == storage.ProviderCredential:
-				if a.Password != nil && *a.Password != "" {
-					others++
-				}
-			case providerName(a.ProviderID) == provider && (accountID == "" || a.ProviderAccountID == accountID):
+			if a.ProviderID != storage.ProviderCredential && providerName(a.ProviderID) == provider && (accountID == "" || a.ProviderAccountID == accountID) {
 				match = append(match, a)
-			case s.cfg.Social.Has(providerName(a.ProviderID)):
-				others++
 			}
 		}
 		if len(match) == 0 {
@@ -550,14 +563,10 @@ func (s *Service) UnlinkAccount(ctx context.Context, userID, provider, accountID
 		if len(match) > 1 {
 			return &InputError{Field: "accountId", Message: "the user has several accounts at this provider; name one with accountId"}
 		}
-		if others == 0 {
-			keys, err := tx.Passkeys().ListByUser(ctx, userID)
-			if err != nil {
-				return fmt.Errorf("list passkeys: %w", err)
-			}
-			if len(keys) == 0 {
-				return ErrLastAccount
-			}
+		if n, err := s.waysIn(ctx, tx, userID, match[0].ID, ""); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrLastAccount
 		}
 		a := match[0]
 		if err := tx.Accounts().Delete(ctx, a.ID); err != nil {
