@@ -284,3 +284,35 @@ func TestConfigSMSWebhook(t *testing.T) {
 		t.Fatalf("development defaults: %+v", dev.SignIn)
 	}
 }
+
+// TestPreHijackerPhoneEndsWhenOwnerProvesAddress: someone who signs up
+// an address they do not own (unverified) and verifies their own phone
+// number on it must lose that number when the address's owner proves it
+// with a code or link, as they lose the password and sessions; otherwise
+// they sign in to the owner's account by phone afterwards.
+func TestPreHijackerPhoneEndsWhenOwnerProvesAddress(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		const squatterPhone = "+14155550177"
+		squatter := e.client()
+		squatter.signUp("ada@example.com") // not Ada: the address is unverified
+		squatter.linkPhone(dir, squatterPhone, squatterPhone)
+
+		// Ada proves the address with an emailed code and uses the account.
+		e.client().do("POST", "/api/auth/email-otp/send", map[string]any{"email": "ada@example.com"}).must(t, 200)
+		owner := e.client()
+		owner.do("POST", "/api/auth/email-otp/verify", map[string]any{"email": "ada@example.com", "code": e.waitMailCode("ada@example.com")}).must(t, 200)
+		owner.mustBeSignedIn("ada@example.com")
+		if got := squatter.do("GET", "/api/auth/session", nil).must(t, 200); string(got.Data) != "null" {
+			t.Fatalf("the squatter's session survived: %s", got.Data)
+		}
+
+		// The squatter's phone number must not get them back in.
+		e.client().do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": squatterPhone}).must(t, 200)
+		intruder := e.client()
+		r := intruder.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": squatterPhone, "code": waitSMSCode(t, dir, squatterPhone)})
+		if r.Status == 200 {
+			t.Fatalf("the pre-hijacker's phone number signs in to the owner's account after the owner proved the address: %s", r.Raw)
+		}
+	})
+}

@@ -221,3 +221,24 @@ func TestTwoFactorCodesCountTowardLockout(t *testing.T) {
 		_ = en
 	})
 }
+
+// TestPreHijackerTwoFactorEndsWhenOwnerProvesAddress: an authenticator
+// enrolled on an unverified account by whoever made it must not survive
+// the owner proving the address: else the owner cannot sign in without
+// the squatter's codes, and the squatter keeps the second factor.
+func TestPreHijackerTwoFactorEndsWhenOwnerProvesAddress(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		squatter := e.client()
+		squatter.signUp("ada@example.com") // not Ada: the address is unverified
+		squatter.enableTwoFactor(goodPassword)
+
+		e.client().do("POST", "/api/auth/email-otp/send", map[string]any{"email": "ada@example.com"}).must(t, 200)
+		owner := e.client()
+		var res pendingSignIn
+		owner.do("POST", "/api/auth/email-otp/verify", map[string]any{"email": "ada@example.com", "code": e.waitMailCode("ada@example.com")}).must(t, 200).decode(t, &res)
+		if res.TwoFactorRedirect || res.Session == nil {
+			t.Fatalf("the address's owner is asked for the squatter's second factor: %+v", res)
+		}
+	})
+}
