@@ -316,3 +316,51 @@ func TestPreHijackerPhoneEndsWhenOwnerProvesAddress(t *testing.T) {
 		}
 	})
 }
+
+// TestPhoneVerifyGuessesCountForNumberOwner: guesses at the codes of a
+// number that signs in to an account must count toward that account's
+// lockout on every route. Through the signed-in verify route they count
+// toward the guesser's own account instead, and the right code answers
+// PHONE_IN_USE without being spent, so it then signs in as the owner.
+func TestPhoneVerifyGuessesCountForNumberOwner(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		const ada = "+14155550100"
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		owner.linkPhone(dir, ada, ada)
+
+		// 12 wrong guesses (more than the lockout threshold of 10) at
+		// Ada's codes, from two throwaway accounts, two guesses a code.
+		var guessers []*client
+		for i := range 2 {
+			g := e.client()
+			g.signUp("guesser" + string(rune('a'+i)) + "@example.com")
+			guessers = append(guessers, g)
+		}
+		for i := range 6 {
+			g := guessers[i%2]
+			g.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": ada}).must(t, 200)
+			code := waitSMSCode(t, dir, ada)
+			for _, wrong := range []string{otherCode(code), otherCode(otherCode(code))} {
+				if wrong == code {
+					continue
+				}
+				g.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": ada, "code": wrong}).mustError(t, 400, "INVALID_CODE")
+			}
+		}
+		if r := e.client().signIn("ada@example.com", goodPassword); r.Status != 429 {
+			t.Errorf("12 wrong guesses at Ada's phone codes did not lock her account: sign-in answered %d", r.Status)
+		}
+
+		// The right code through the verify route is told apart and left
+		// unspent: it then signs in as Ada.
+		g := guessers[0]
+		g.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": ada}).must(t, 200)
+		code := waitSMSCode(t, dir, ada)
+		g.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": ada, "code": code}).mustError(t, 409, "PHONE_IN_USE")
+		if r := e.client().do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": ada, "code": code}); r.Status == 200 {
+			t.Errorf("a code confirmed by PHONE_IN_USE to another account then signed in as the number's owner: %s", r.Raw)
+		}
+	})
+}
