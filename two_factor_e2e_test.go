@@ -242,3 +242,29 @@ func TestPreHijackerTwoFactorEndsWhenOwnerProvesAddress(t *testing.T) {
 		}
 	})
 }
+
+// TestStaleSessionCannotEnrolTwoFactorByPhone: a passwordless user's
+// session older than the reauthentication window may not change two-factor
+// settings. It must not get around that by verifying a phone number of its
+// own (which asks for no reauthentication) and signing in with it: that
+// session is "fresh" and enrols the holder's authenticator, locking the
+// owner out.
+func TestStaleSessionCannotEnrolTwoFactorByPhone(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		e.client().do("POST", "/api/auth/email-otp/send", map[string]any{"email": "ada@example.com"}).must(t, 200)
+		stolen := e.client() // a passwordless session, later stolen
+		stolen.do("POST", "/api/auth/email-otp/verify", map[string]any{"email": "ada@example.com", "code": e.waitMailCode("ada@example.com")}).must(t, 200)
+		e.clock.Advance(11 * time.Minute)
+		stolen.do("POST", "/api/auth/two-factor/enable", nil).mustError(t, 403, "REAUTHENTICATION_REQUIRED")
+
+		const thief = "+14155550166"
+		stolen.linkPhone(dir, thief, thief)
+		e.client().do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": thief}).must(t, 200)
+		fresh := e.client()
+		fresh.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": thief, "code": waitSMSCode(t, dir, thief)}).must(t, 200)
+		if r := fresh.do("POST", "/api/auth/two-factor/enable", nil); r.Status == 200 {
+			t.Fatalf("a session past the reauthentication window enrolled two-factor authentication by way of its own phone number: %s", r.Raw)
+		}
+	})
+}
