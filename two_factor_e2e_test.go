@@ -268,3 +268,27 @@ func TestStaleSessionCannotEnrolTwoFactorByPhone(t *testing.T) {
 		}
 	})
 }
+
+// TestPendingSignInEndsWithPasswordReset: a password reset ends every
+// session; a sign-in that passed the old password and waits for its second
+// factor must end too, not turn into a session afterwards.
+func TestPendingSignInEndsWithPasswordReset(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		en := owner.enableTwoFactor(goodPassword)
+
+		intruder := e.client() // knows the old password
+		intruder.mustNeedSecondFactor(intruder.signIn("ada@example.com", goodPassword))
+
+		e.client().do("POST", "/api/auth/password/forgot", map[string]string{"email": "ada@example.com"}).must(t, 200)
+		link := e.waitMail("ada@example.com", "Reset your password")
+		e.client().do("POST", "/api/auth/password/reset", map[string]string{"token": tokenOf(t, link), "newPassword": "fresh-harbor-lantern-77"}).must(t, 200)
+
+		r := intruder.do("POST", "/api/auth/two-factor/verify", map[string]any{"code": e.totpCode(en.Secret)})
+		if r.Status == 200 {
+			t.Fatalf("a sign-in begun with the password from before the reset got a session: %s", r.Raw)
+		}
+	})
+}
