@@ -1,11 +1,15 @@
 package kavach_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/kavachos/kavach"
+	"github.com/kavachos/kavach/authz"
 	"github.com/kavachos/kavach/storage"
 )
 
@@ -73,6 +77,33 @@ func TestBans(t *testing.T) {
 		}
 		if banned != 2 || unbanned != 1 {
 			t.Fatalf("events: banned %d, unbanned %d", banned, unbanned)
+		}
+	})
+}
+
+// TestBanEndsOAuthGrants: a ban keeps the person out of everything their
+// sessions reached, so the OAuth grants they gave apps (access and refresh
+// tokens) must stop working too, as they do after a password reset.
+func TestBanEndsOAuthGrants(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, func(c *kavach.Config) { c.AdminEmails = []string{"root@example.com"} })
+		admin := e.newAdmin(t, "root@example.com")
+		const redirect = "http://127.0.0.1:41000/cb"
+		app := e.registerClient(t, authz.ClientMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: authz.AuthNone,
+			GrantTypes: []string{authz.GrantAuthorizationCode, authz.GrantRefreshToken}})
+		b := e.client()
+		d := b.signUp("mallory@example.com")
+		tok := e.userGrant(t, b, app, redirect)
+		if e.mcpStatus(t, tok.AccessToken) != 200 {
+			t.Fatal("fresh token refused")
+		}
+		admin.do("POST", "/api/auth/admin/users/"+d.User.ID+"/ban", map[string]any{"reason": "fraud"}).must(t, 200)
+		if s := e.mcpStatus(t, tok.AccessToken); s != 401 {
+			t.Errorf("the banned user's access token still answers %d", s)
+		}
+		conf := &oauth2.Config{ClientID: app.Client.GetID(), Endpoint: oauth2.Endpoint{TokenURL: e.url + authz.TokenPath, AuthStyle: oauth2.AuthStyleInParams}}
+		if _, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+			t.Error("the banned user's refresh token still mints access tokens")
 		}
 	})
 }
