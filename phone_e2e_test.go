@@ -364,3 +364,33 @@ func TestPhoneVerifyGuessesCountForNumberOwner(t *testing.T) {
 		}
 	})
 }
+
+// TestPhoneTrunkZeroIsTheSameNumber: "+44 (0)20 7946 0958" is how UK
+// numbers are often written, and it is the number +442079460958. It must
+// normalize to it (or be refused), not become a second number that a
+// second account can verify.
+func TestPhoneTrunkZeroIsTheSameNumber(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		const number = "+442079460958"
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		owner.linkPhone(dir, number, number)
+
+		other := e.client()
+		other.signUp("bob@example.com")
+		r := other.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": "+44 (0)20 7946 0958"})
+		if r.Status != 200 {
+			return // refused: fine
+		}
+		var out struct {
+			PhoneNumber string `json:"phoneNumber"`
+		}
+		code := waitSMSCode(t, dir, "+4402079460958")
+		r = other.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": "+44 (0)20 7946 0958", "code": code})
+		if r.Status == 200 {
+			r.decode(t, &out)
+			t.Fatalf("a second account verified %s, the same number as %s", out.PhoneNumber, number)
+		}
+	})
+}
