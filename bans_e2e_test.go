@@ -107,3 +107,51 @@ func TestBanEndsOAuthGrants(t *testing.T) {
 		}
 	})
 }
+
+// TestSignInFailuresAuditedWithMethod: a failed sign-in's audit record
+// says which method failed (an email code, a second-factor code), as a
+// successful one's does, and a banned user's refused sign-in is audited.
+func TestSignInFailuresAuditedWithMethod(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, func(c *kavach.Config) { c.AdminEmails = []string{"root@example.com"} })
+		admin := e.newAdmin(t, "root@example.com")
+
+		// A wrong emailed code.
+		e.client().do("POST", "/api/auth/email-otp/send", map[string]any{"email": "ada@example.com"}).must(t, 200)
+		e.client().do("POST", "/api/auth/email-otp/verify", map[string]any{"email": "ada@example.com", "code": otherCode(e.waitMailCode("ada@example.com"))}).mustError(t, 400, "INVALID_CODE")
+		// A wrong second-factor code.
+		owner := e.client()
+		owner.signUp("lin@example.com")
+		owner.enableTwoFactor(goodPassword)
+		c := e.client()
+		c.mustNeedSecondFactor(c.signIn("lin@example.com", goodPassword))
+		c.do("POST", "/api/auth/two-factor/verify", map[string]any{"code": "999999"}).mustError(t, 400, "INVALID_CODE")
+		// A banned user's right password.
+		m := e.client()
+		d := m.signUp("mallory@example.com")
+		admin.do("POST", "/api/auth/admin/users/"+d.User.ID+"/ban", map[string]any{"reason": "fraud"}).must(t, 200)
+		e.client().signIn("mallory@example.com", goodPassword).mustError(t, 403, "USER_BANNED")
+
+		fails, _, err := e.store.Audit().Query(t.Context(), storage.AuditFilter{Event: "sign_in.failed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var methods []string
+		banned := 0
+		for _, f := range fails {
+			methods = append(methods, string(f.Extra))
+			if f.Reason == "USER_BANNED" && f.PrincipalID == d.User.ID {
+				banned++
+			}
+		}
+		all := strings.Join(methods, " ")
+		for _, want := range []string{"email-otp", "totp"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("no sign_in.failed record names %q: extras %q", want, methods)
+			}
+		}
+		if banned != 1 {
+			t.Errorf("%d audited refusals of the banned user, want 1", banned)
+		}
+	})
+}
