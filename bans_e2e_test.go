@@ -155,3 +155,29 @@ func TestSignInFailuresAuditedWithMethod(t *testing.T) {
 		}
 	})
 }
+
+// TestBanStopsUsersAgents: agents act for their owner with the owner's
+// delegated permissions; a banned owner's agents must stop being allowed
+// anything, or the ban leaves the person acting through them.
+func TestBanStopsUsersAgents(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, func(c *kavach.Config) { c.AdminEmails = []string{"root@example.com"} })
+		admin := e.newAdmin(t, "root@example.com")
+		owner := e.client()
+		d := owner.signUp("mallory@example.com")
+		var created struct {
+			Token string `json:"token"`
+		}
+		owner.do("POST", "/api/auth/agents", map[string]any{
+			"name": "Bot", "type": "autonomous",
+			"permissions": []map[string]any{{"resource": "mcp:github:*", "actions": []string{"read"}}},
+		}).must(t, 201).decode(t, &created)
+		if status, dec := e.decide(t, created.Token, "read", "mcp:github:issues"); status != 200 || !dec.Allowed {
+			t.Fatalf("before the ban: %d %+v", status, dec)
+		}
+		admin.do("POST", "/api/auth/admin/users/"+d.User.ID+"/ban", map[string]any{"reason": "fraud"}).must(t, 200)
+		if status, dec := e.decide(t, created.Token, "read", "mcp:github:issues"); status == 200 && dec.Allowed {
+			t.Fatalf("the banned user's agent is still allowed: %+v", dec)
+		}
+	})
+}
