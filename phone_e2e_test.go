@@ -394,3 +394,27 @@ func TestPhoneTrunkZeroIsTheSameNumber(t *testing.T) {
 		}
 	})
 }
+
+// TestPhoneSignInDoesNotTellWhoseNumber: phone sign-in must not tell
+// whether a number belongs to an account. It counts guesses toward the
+// owner's lockout, so once anyone has locked an address (ten wrong
+// passwords), a wrong code for that person's number answers
+// TOO_MANY_ATTEMPTS while any other number answers INVALID_CODE: the
+// number is tied to the address.
+func TestPhoneSignInDoesNotTellWhoseNumber(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		const ada, stranger = "+14155550100", "+14155550199"
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		owner.linkPhone(dir, ada, ada)
+		for range 10 {
+			e.client().signIn("ada@example.com", "wrong-password-1")
+		}
+		a := e.client().do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": ada, "code": "000000"})
+		b := e.client().do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": stranger, "code": "000000"})
+		if a.Status != b.Status || string(a.Raw) != string(b.Raw) {
+			t.Fatalf("Ada's number answers %d %s, another number %d %s", a.Status, a.Raw, b.Status, b.Raw)
+		}
+	})
+}
