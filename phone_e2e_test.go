@@ -418,3 +418,27 @@ func TestPhoneSignInDoesNotTellWhoseNumber(t *testing.T) {
 		}
 	})
 }
+
+// TestPreHijackedAdminAddressPhone: the same gap as above on an address
+// listed in AdminEmails: once its owner proves it, the account is an
+// admin, and the squatter's phone number signs in to it.
+func TestPreHijackedAdminAddressPhone(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, func(c *kavach.Config) { c.AdminEmails = []string{"root@example.com"} })
+		const squatterPhone = "+14155550178"
+		squatter := e.client()
+		squatter.signUp("root@example.com")
+		squatter.linkPhone(dir, squatterPhone, squatterPhone)
+		squatter.do("GET", "/api/auth/admin/oauth2/clients", nil).mustError(t, 403, "FORBIDDEN")
+
+		e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "root@example.com"}).must(t, 200)
+		e.client().do("GET", e.relative(e.waitMail("root@example.com", "Your sign-in link")), nil).must(t, 200)
+
+		e.client().do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": squatterPhone}).must(t, 200)
+		intruder := e.client()
+		if r := intruder.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": squatterPhone, "code": waitSMSCode(t, dir, squatterPhone)}); r.Status == 200 {
+			status := intruder.do("GET", "/api/auth/admin/oauth2/clients", nil).Status
+			t.Fatalf("the squatter signed in by phone to the admin account the owner proved (admin API answers %d)", status)
+		}
+	})
+}
