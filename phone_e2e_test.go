@@ -284,3 +284,161 @@ func TestConfigSMSWebhook(t *testing.T) {
 		t.Fatalf("development defaults: %+v", dev.SignIn)
 	}
 }
+
+// TestPreHijackerPhoneEndsWhenOwnerProvesAddress: someone who signs up
+// an address they do not own (unverified) and verifies their own phone
+// number on it must lose that number when the address's owner proves it
+// with a code or link, as they lose the password and sessions; otherwise
+// they sign in to the owner's account by phone afterwards.
+func TestPreHijackerPhoneEndsWhenOwnerProvesAddress(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		const squatterPhone = "+14155550177"
+		squatter := e.client()
+		squatter.signUp("ada@example.com") // not Ada: the address is unverified
+		squatter.linkPhone(dir, squatterPhone, squatterPhone)
+
+		// Ada proves the address with an emailed code and uses the account.
+		e.client().do("POST", "/api/auth/email-otp/send", map[string]any{"email": "ada@example.com"}).must(t, 200)
+		owner := e.client()
+		owner.do("POST", "/api/auth/email-otp/verify", map[string]any{"email": "ada@example.com", "code": e.waitMailCode("ada@example.com")}).must(t, 200)
+		owner.mustBeSignedIn("ada@example.com")
+		if got := squatter.do("GET", "/api/auth/session", nil).must(t, 200); string(got.Data) != "null" {
+			t.Fatalf("the squatter's session survived: %s", got.Data)
+		}
+
+		// The squatter's phone number must not get them back in.
+		e.client().do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": squatterPhone}).must(t, 200)
+		intruder := e.client()
+		r := intruder.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": squatterPhone, "code": waitSMSCode(t, dir, squatterPhone)})
+		if r.Status == 200 {
+			t.Fatalf("the pre-hijacker's phone number signs in to the owner's account after the owner proved the address: %s", r.Raw)
+		}
+	})
+}
+
+// TestPhoneVerifyGuessesCountForNumberOwner: guesses at the codes of a
+// number that signs in to an account must count toward that account's
+// lockout on every route. Through the signed-in verify route they count
+// toward the guesser's own account instead, and the right code answers
+// PHONE_IN_USE without being spent, so it then signs in as the owner.
+func TestPhoneVerifyGuessesCountForNumberOwner(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		const ada = "+14155550100"
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		owner.linkPhone(dir, ada, ada)
+
+		// 12 wrong guesses (more than the lockout threshold of 10) at
+		// Ada's codes, from two throwaway accounts, two guesses a code.
+		var guessers []*client
+		for i := range 2 {
+			g := e.client()
+			g.signUp("guesser" + string(rune('a'+i)) + "@example.com")
+			guessers = append(guessers, g)
+		}
+		for i := range 6 {
+			g := guessers[i%2]
+			g.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": ada}).must(t, 200)
+			code := waitSMSCode(t, dir, ada)
+			for _, wrong := range []string{otherCode(code), otherCode(otherCode(code))} {
+				if wrong == code {
+					continue
+				}
+				g.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": ada, "code": wrong}).mustError(t, 400, "INVALID_CODE")
+			}
+		}
+		if r := e.client().signIn("ada@example.com", goodPassword); r.Status != 429 {
+			t.Errorf("12 wrong guesses at Ada's phone codes did not lock her account: sign-in answered %d", r.Status)
+		}
+
+		// The right code through the verify route is told apart and left
+		// unspent: it then signs in as Ada.
+		g := guessers[0]
+		g.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": ada}).must(t, 200)
+		code := waitSMSCode(t, dir, ada)
+		g.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": ada, "code": code}).mustError(t, 409, "PHONE_IN_USE")
+		if r := e.client().do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": ada, "code": code}); r.Status == 200 {
+			t.Errorf("a code confirmed by PHONE_IN_USE to another account then signed in as the number's owner: %s", r.Raw)
+		}
+	})
+}
+
+// TestPhoneTrunkZeroIsTheSameNumber: "+44 (0)20 7946 0958" is how UK
+// numbers are often written, and it is the number +442079460958. It must
+// normalize to it (or be refused), not become a second number that a
+// second account can verify.
+func TestPhoneTrunkZeroIsTheSameNumber(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		const number = "+442079460958"
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		owner.linkPhone(dir, number, number)
+
+		other := e.client()
+		other.signUp("bob@example.com")
+		r := other.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": "+44 (0)20 7946 0958"})
+		if r.Status != 200 {
+			return // refused: fine
+		}
+		var out struct {
+			PhoneNumber string `json:"phoneNumber"`
+		}
+		code := waitSMSCode(t, dir, "+4402079460958")
+		r = other.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": "+44 (0)20 7946 0958", "code": code})
+		if r.Status == 200 {
+			r.decode(t, &out)
+			t.Fatalf("a second account verified %s, the same number as %s", out.PhoneNumber, number)
+		}
+	})
+}
+
+// TestPhoneSignInDoesNotTellWhoseNumber: phone sign-in must not tell
+// whether a number belongs to an account. It counts guesses toward the
+// owner's lockout, so once anyone has locked an address (ten wrong
+// passwords), a wrong code for that person's number answers
+// TOO_MANY_ATTEMPTS while any other number answers INVALID_CODE: the
+// number is tied to the address.
+func TestPhoneSignInDoesNotTellWhoseNumber(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		const ada, stranger = "+14155550100", "+14155550199"
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		owner.linkPhone(dir, ada, ada)
+		for range 10 {
+			e.client().signIn("ada@example.com", "wrong-password-1")
+		}
+		a := e.client().do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": ada, "code": "000000"})
+		b := e.client().do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": stranger, "code": "000000"})
+		if a.Status != b.Status || string(a.Raw) != string(b.Raw) {
+			t.Fatalf("Ada's number answers %d %s, another number %d %s", a.Status, a.Raw, b.Status, b.Raw)
+		}
+	})
+}
+
+// TestPreHijackedAdminAddressPhone: the same gap as above on an address
+// listed in AdminEmails: once its owner proves it, the account is an
+// admin, and the squatter's phone number signs in to it.
+func TestPreHijackedAdminAddressPhone(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, func(c *kavach.Config) { c.AdminEmails = []string{"root@example.com"} })
+		const squatterPhone = "+14155550178"
+		squatter := e.client()
+		squatter.signUp("root@example.com")
+		squatter.linkPhone(dir, squatterPhone, squatterPhone)
+		squatter.do("GET", "/api/auth/admin/oauth2/clients", nil).mustError(t, 403, "FORBIDDEN")
+
+		e.client().do("POST", "/api/auth/magic-link/send", map[string]any{"email": "root@example.com"}).must(t, 200)
+		e.client().do("GET", e.relative(e.waitMail("root@example.com", "Your sign-in link")), nil).must(t, 200)
+
+		e.client().do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": squatterPhone}).must(t, 200)
+		intruder := e.client()
+		if r := intruder.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": squatterPhone, "code": waitSMSCode(t, dir, squatterPhone)}); r.Status == 200 {
+			status := intruder.do("GET", "/api/auth/admin/oauth2/clients", nil).Status
+			t.Fatalf("the squatter signed in by phone to the admin account the owner proved (admin API answers %d)", status)
+		}
+	})
+}

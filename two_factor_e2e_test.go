@@ -221,3 +221,74 @@ func TestTwoFactorCodesCountTowardLockout(t *testing.T) {
 		_ = en
 	})
 }
+
+// TestPreHijackerTwoFactorEndsWhenOwnerProvesAddress: an authenticator
+// enrolled on an unverified account by whoever made it must not survive
+// the owner proving the address: else the owner cannot sign in without
+// the squatter's codes, and the squatter keeps the second factor.
+func TestPreHijackerTwoFactorEndsWhenOwnerProvesAddress(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		squatter := e.client()
+		squatter.signUp("ada@example.com") // not Ada: the address is unverified
+		squatter.enableTwoFactor(goodPassword)
+
+		e.client().do("POST", "/api/auth/email-otp/send", map[string]any{"email": "ada@example.com"}).must(t, 200)
+		owner := e.client()
+		var res pendingSignIn
+		owner.do("POST", "/api/auth/email-otp/verify", map[string]any{"email": "ada@example.com", "code": e.waitMailCode("ada@example.com")}).must(t, 200).decode(t, &res)
+		if res.TwoFactorRedirect || res.Session == nil {
+			t.Fatalf("the address's owner is asked for the squatter's second factor: %+v", res)
+		}
+	})
+}
+
+// TestStaleSessionCannotEnrolTwoFactorByPhone: a passwordless user's
+// session older than the reauthentication window may not change two-factor
+// settings. It must not get around that by verifying a phone number of its
+// own (which asks for no reauthentication) and signing in with it: that
+// session is "fresh" and enrols the holder's authenticator, locking the
+// owner out.
+func TestStaleSessionCannotEnrolTwoFactorByPhone(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		e.client().do("POST", "/api/auth/email-otp/send", map[string]any{"email": "ada@example.com"}).must(t, 200)
+		stolen := e.client() // a passwordless session, later stolen
+		stolen.do("POST", "/api/auth/email-otp/verify", map[string]any{"email": "ada@example.com", "code": e.waitMailCode("ada@example.com")}).must(t, 200)
+		e.clock.Advance(11 * time.Minute)
+		stolen.do("POST", "/api/auth/two-factor/enable", nil).mustError(t, 403, "REAUTHENTICATION_REQUIRED")
+
+		const thief = "+14155550166"
+		stolen.linkPhone(dir, thief, thief)
+		e.client().do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": thief}).must(t, 200)
+		fresh := e.client()
+		fresh.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": thief, "code": waitSMSCode(t, dir, thief)}).must(t, 200)
+		if r := fresh.do("POST", "/api/auth/two-factor/enable", nil); r.Status == 200 {
+			t.Fatalf("a session past the reauthentication window enrolled two-factor authentication by way of its own phone number: %s", r.Raw)
+		}
+	})
+}
+
+// TestPendingSignInEndsWithPasswordReset: a password reset ends every
+// session; a sign-in that passed the old password and waits for its second
+// factor must end too, not turn into a session afterwards.
+func TestPendingSignInEndsWithPasswordReset(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		owner := e.client()
+		owner.signUp("ada@example.com")
+		en := owner.enableTwoFactor(goodPassword)
+
+		intruder := e.client() // knows the old password
+		intruder.mustNeedSecondFactor(intruder.signIn("ada@example.com", goodPassword))
+
+		e.client().do("POST", "/api/auth/password/forgot", map[string]string{"email": "ada@example.com"}).must(t, 200)
+		link := e.waitMail("ada@example.com", "Reset your password")
+		e.client().do("POST", "/api/auth/password/reset", map[string]string{"token": tokenOf(t, link), "newPassword": "fresh-harbor-lantern-77"}).must(t, 200)
+
+		r := intruder.do("POST", "/api/auth/two-factor/verify", map[string]any{"code": e.totpCode(en.Secret)})
+		if r.Status == 200 {
+			t.Fatalf("a sign-in begun with the password from before the reset got a session: %s", r.Raw)
+		}
+	})
+}
