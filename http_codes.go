@@ -153,6 +153,7 @@ func (k *Kavach) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 		PhoneNumber string `json:"phoneNumber"`
 		Code        string `json:"code"`
 		RememberMe  *bool  `json:"rememberMe"`
+		Password    string `json:"password"` // re-authentication when adding the number to a signed-in account
 	}
 	if !k.decode(w, r, &req) || !k.allowAccount(w, "phone-verify", phoneKey(req.PhoneNumber)) {
 		return
@@ -160,7 +161,7 @@ func (k *Kavach) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 	view, err := k.session(w, r)
 	switch {
 	case err == nil:
-		number, err := k.Users.VerifyPhone(r.Context(), view, req.PhoneNumber, req.Code)
+		number, err := k.Users.VerifyPhone(r.Context(), view, req.PhoneNumber, req.Code, req.Password)
 		if err != nil {
 			k.fail(w, r, err)
 			return

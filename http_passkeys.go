@@ -33,11 +33,13 @@ func publicPasskey(p users.PasskeyInfo) Passkey {
 }
 
 func (k *Kavach) handlePasskeyRegisterOptions(w http.ResponseWriter, r *http.Request, view users.SessionView) {
-	var req struct{}
+	var req struct {
+		Password string `json:"password"` // re-authentication for sessions older than 10 minutes
+	}
 	if !k.decodeOptional(w, r, &req) {
 		return
 	}
-	opts, err := k.Users.BeginPasskeyRegistration(r.Context(), view)
+	opts, err := k.Users.BeginPasskeyRegistration(r.Context(), view, req.Password)
 	if err != nil {
 		k.fail(w, r, err)
 		return

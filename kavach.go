@@ -129,6 +129,17 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	// The users service is made before the agents service; a ban reaches
+	// the agents through this variable, set below.
+	var agentSvc *agents.Service
+	onBan := func(ctx context.Context, tx storage.Store, userID string) (func(), error) {
+		ids, err := agentSvc.SuspendOwnedForBan(ctx, tx, userID)
+		return func() {
+			for _, id := range ids {
+				agentSvc.Forget(id)
+			}
+		}, err
+	}
 	hasher := users.NewPasswordHasher(cfg.Password.Iterations, cfg.Password.MaxConcurrent, users.LegacyVerifier(cfg.VerifyLegacyHash))
 	svc := users.NewService(store, users.Config{
 		BaseURL:               cfg.BaseURL,
@@ -146,6 +157,7 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		Hasher:                hasher,
 		AuditKey:              auditKey,
 		CodeKey:               codeKey,
+		OnBan:                 onBan,
 		Sealer:                sealer,
 		TrustedDeviceTTL:      cfg.SignIn.TrustedDeviceTTL,
 		TwoFactorAfterPasskey: cfg.SignIn.TwoFactorAfterPasskey,
@@ -169,7 +181,8 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	if k.Trust, err = trust.NewService(store, trust.DefaultModel(), trust.DefaultDetectorConfig(), cfg.Now, cfg.Logger); err != nil {
 		return nil, err
 	}
-	k.Agents = agents.NewService(store, k.Audit, agents.Config{Trust: trustObserver{k.Trust}, TrustGate: trustGate{k.Trust}, MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})
+	agentSvc = agents.NewService(store, k.Audit, agents.Config{Trust: trustObserver{k.Trust}, TrustGate: trustGate{k.Trust}, MaxDelegationDepth: cfg.Agents.MaxDelegationDepth, Now: cfg.Now, Logger: cfg.Logger, BudgetTimeZone: zone})
+	k.Agents = agentSvc
 	loadCtx, cancelLoad := context.WithTimeout(context.Background(), 30*time.Second)
 	_, err = k.Trust.EnablePolicies(loadCtx, trust.PolicyConfig{
 		Compile:   compilePattern,

@@ -59,7 +59,7 @@ func TestSecurityEventsAudited(t *testing.T) {
 			t.Fatalf("%d failed sign-in records, want 2", len(failed))
 		}
 		for _, r := range failed {
-			if r.Reason != "INVALID_CREDENTIALS" || r.Resource == "" || r.IP == "" || len(r.Extra) != 0 {
+			if r.Reason != "INVALID_CREDENTIALS" || r.Resource == "" || r.IP == "" || string(r.Extra) != `{"method":"email-password"}` {
 				t.Fatalf("failed sign-in record %+v", r)
 			}
 			for _, addr := range []string{"nobody@example.com", "ada@example.com"} {

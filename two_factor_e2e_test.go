@@ -258,13 +258,15 @@ func TestStaleSessionCannotEnrolTwoFactorByPhone(t *testing.T) {
 		e.clock.Advance(11 * time.Minute)
 		stolen.do("POST", "/api/auth/two-factor/enable", nil).mustError(t, 403, "REAUTHENTICATION_REQUIRED")
 
+		// Adding a phone number (a way to get a fresh session) needs the
+		// same re-authentication.
 		const thief = "+14155550166"
-		stolen.linkPhone(dir, thief, thief)
+		stolen.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": thief}).must(t, 200)
+		stolen.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": thief, "code": waitSMSCode(t, dir, thief)}).mustError(t, 403, "REAUTHENTICATION_REQUIRED")
 		e.client().do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": thief}).must(t, 200)
 		fresh := e.client()
-		fresh.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": thief, "code": waitSMSCode(t, dir, thief)}).must(t, 200)
-		if r := fresh.do("POST", "/api/auth/two-factor/enable", nil); r.Status == 200 {
-			t.Fatalf("a session past the reauthentication window enrolled two-factor authentication by way of its own phone number: %s", r.Raw)
+		if r := fresh.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": thief, "code": waitSMSCode(t, dir, thief)}); r.Status == 200 {
+			t.Fatalf("a number the stolen session tried to add signs in: %s", r.Raw)
 		}
 	})
 }
@@ -290,5 +292,29 @@ func TestPendingSignInEndsWithPasswordReset(t *testing.T) {
 		if r.Status == 200 {
 			t.Fatalf("a sign-in begun with the password from before the reset got a session: %s", r.Raw)
 		}
+	})
+}
+
+// TestAddingASignInMethodNeedsReauthentication: a passkey or a phone
+// number is a way back in, so a session older than the re-authentication
+// window adds one only with the password.
+func TestAddingASignInMethodNeedsReauthentication(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, nil)
+		c := e.client()
+		c.signUp("ada@example.com")
+		e.clock.Advance(11 * time.Minute)
+		c.do("POST", "/api/auth/passkey/register/options", nil).mustError(t, 400, "INVALID_REQUEST")
+		c.do("POST", "/api/auth/passkey/register/options", map[string]any{"password": "wrong-password-1"}).mustError(t, 400, "INVALID_REQUEST")
+		c.do("POST", "/api/auth/passkey/register/options", map[string]any{"password": goodPassword}).must(t, 200)
+		c.do("POST", "/api/auth/two-factor/enable", nil).mustError(t, 400, "INVALID_REQUEST")
+
+		const number = "+14155550123"
+		c.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": number}).must(t, 200)
+		code := waitSMSCode(t, dir, number)
+		c.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": number, "code": code}).mustError(t, 400, "INVALID_REQUEST")
+		c.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": number}).must(t, 200)
+		code = waitSMSCode(t, dir, number)
+		c.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": number, "code": code, "password": goodPassword}).must(t, 200)
 	})
 }

@@ -2,6 +2,7 @@ package agents
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/kavachos/kavach/storage"
 )
@@ -50,4 +51,27 @@ func (s *Service) SuspendForTrust(ctx context.Context, tx storage.Store, agentID
 func (s *Service) Forget(agentID string) {
 	s.cache.invalidate(agentID)
 	s.keys.clear()
+}
+
+// SuspendOwnedForBan suspends, in tx, every active agent the user owns
+// (reason "owner_banned"), when an admin bans the user. It returns the
+// suspended ids: call Forget with each once tx has committed. Unbanning
+// resumes nothing; the owner or an admin resumes the agents they want.
+func (s *Service) SuspendOwnedForBan(ctx context.Context, tx storage.Store, userID string) ([]string, error) {
+	list, err := tx.Agents().ListByOwner(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	ctx = WithActor(ctx, "system", "ban")
+	var done []string
+	for _, a := range list {
+		ok, err := suspendInTx(ctx, tx, a.ID, map[string]any{"reason": "owner_banned"}, s.now())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			done = append(done, a.ID)
+		}
+	}
+	return done, nil
 }

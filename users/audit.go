@@ -1,6 +1,7 @@
 package users
 
 import (
+	"errors"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -76,15 +77,28 @@ func emit(ctx context.Context, tx storage.Store, typ, userID string, payload map
 	return nil
 }
 
+// auditRefusal records a sign-in that finishSignIn refused after the
+// credential checked out (a banned user); callers run it once their
+// transaction has ended, since the refusal rolls it back.
+func (s *Service) auditRefusal(ctx context.Context, err error, method string, client ClientInfo) {
+	var b *BannedError
+	if errors.As(err, &b) && b.userID != "" {
+		s.auditSignInFailure(ctx, b.email, b.userID, "USER_BANNED", client, method, s.now())
+	}
+}
+
 // auditSignInFailure records a refused sign-in. The account is named by
 // loginRef (never the address typed), and by its user id when it exists. The record is written for unknown addresses
 // too, so the two cases cost the same. A failure to write it is logged:
 // the answer to the client is the refusal either way.
-func (s *Service) auditSignInFailure(ctx context.Context, email, userID, reason string, client ClientInfo, now time.Time) {
+func (s *Service) auditSignInFailure(ctx context.Context, email, userID, reason string, client ClientInfo, method string, now time.Time) {
 	r := storage.AuditRecord{
 		ID: id.New("aud"), At: now, Kind: storage.AuditKindSecurity, Event: AuditEventSignInFailure,
 		PrincipalType: "user", PrincipalID: userID, Action: AuditEventSignIn, Resource: "login:" + s.loginRef(email),
 		Result: storage.AuditFail, Reason: reason, IP: client.IP, UserAgent: cleanText(client.UserAgent, maxUserAgentLength),
+	}
+	if method != "" {
+		r.Extra, _ = json.Marshal(map[string]string{"method": method})
 	}
 	if err := s.store.Audit().Append(ctx, []storage.AuditRecord{r}); err != nil && ctx.Err() == nil {
 		s.cfg.Logger.Error("users: audit a failed sign-in", "err", err)

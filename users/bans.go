@@ -32,13 +32,16 @@ var (
 type BannedError struct {
 	Reason string
 	Until  *time.Time
+	userID string // for the audit record of the refusal
+	email  string
 }
 
 func (e *BannedError) Error() string        { return ErrUserBanned.Error() }
 func (e *BannedError) Is(target error) bool { return target == ErrUserBanned }
 
-// BanUser bans a user until until (nil: until lifted), ends their sessions
-// and pending sign-ins. by names who banned (an admin's user id, or
+// BanUser bans a user until until (nil: until lifted), ends their
+// sessions, pending sign-ins and OAuth grants, and suspends their agents
+// (Config.OnBan). by names who banned (an admin's user id, or
 // "cli").
 func (s *Service) BanUser(ctx context.Context, userID, reason string, until *time.Time, by string) error {
 	reason = cleanText(reason, maxBanReasonLength)
@@ -47,6 +50,7 @@ func (s *Service) BanUser(ctx context.Context, userID, reason string, until *tim
 		return &InputError{Field: "expiresIn", Message: "a ban must end in the future"}
 	}
 	var revoked []string
+	var after func()
 	err := s.store.InTx(ctx, func(tx storage.Store) error {
 		if _, err := tx.Users().Get(ctx, userID); errors.Is(err, storage.ErrNotFound) {
 			return ErrUserNotFound
@@ -63,6 +67,16 @@ func (s *Service) BanUser(ctx context.Context, userID, reason string, until *tim
 		if err := tx.Challenges().DeleteByUser(ctx, userID, storage.PurposeTwoFactor); err != nil {
 			return fmt.Errorf("drop pending sign-ins: %w", err)
 		}
+		// Apps the user connected lose their tokens, and the user's agents
+		// stop (OnBan, which package kavach points at the agents).
+		if _, err := tx.OAuthTokens().DeactivateSubject(ctx, userID); err != nil {
+			return fmt.Errorf("revoke oauth grants: %w", err)
+		}
+		if s.cfg.OnBan != nil {
+			if after, err = s.cfg.OnBan(ctx, tx, userID); err != nil {
+				return err
+			}
+		}
 		payload := map[string]any{"userId": userID, "reason": reason, "by": by}
 		if until != nil {
 			payload["until"] = *until
@@ -70,6 +84,9 @@ func (s *Service) BanUser(ctx context.Context, userID, reason string, until *tim
 		return emit(ctx, tx, EventUserBanned, userID, payload, now)
 	})
 	s.cache.invalidate(revoked...)
+	if err == nil && after != nil {
+		after()
+	}
 	return err
 }
 
@@ -87,8 +104,8 @@ func (s *Service) UnbanUser(ctx context.Context, userID, by string) error {
 }
 
 // checkNotBanned refuses a user under a ban that has not ended.
-func checkNotBanned(ctx context.Context, tx storage.Store, userID string, now time.Time) error {
-	b, err := tx.Bans().Get(ctx, userID)
+func checkNotBanned(ctx context.Context, tx storage.Store, user storage.User, now time.Time) error {
+	b, err := tx.Bans().Get(ctx, user.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
@@ -98,5 +115,5 @@ func checkNotBanned(ctx context.Context, tx storage.Store, userID string, now ti
 	if b.Until != nil && !b.Until.After(now) {
 		return nil
 	}
-	return &BannedError{Reason: b.Reason, Until: b.Until}
+	return &BannedError{Reason: b.Reason, Until: b.Until, userID: user.ID, email: user.Email}
 }

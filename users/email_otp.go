@@ -62,10 +62,11 @@ func (s *Service) SignInWithEmailOTP(ctx context.Context, in EmailOTPInput) (Aut
 	}
 	now := s.now()
 	att, err := s.claimAttempt(ctx, email, now)
+	att.method = MethodEmailOTP
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
-			s.auditSignInFailure(ctx, email, "", "ACCOUNT_LOCKED", in.Client, now)
+			s.auditSignInFailure(ctx, email, "", "ACCOUNT_LOCKED", in.Client, MethodEmailOTP, now)
 		}
 		return AuthResult{}, err
 	}

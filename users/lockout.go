@@ -15,6 +15,7 @@ type attempt struct {
 	key         string
 	count       int
 	lockedUntil *time.Time
+	method      string // what was tried, for the audit record
 }
 
 // attemptKey names the lockout counter of an address. It is a hash so the
@@ -46,7 +47,7 @@ func (s *Service) claimAttempt(ctx context.Context, email string, now time.Time)
 // is recorded too. It always returns ErrInvalidCredentials (or a storage
 // error).
 func (s *Service) attemptFailed(ctx context.Context, a attempt, userID string, client ClientInfo, now time.Time) error {
-	s.auditSignInFailure(ctx, a.email, userID, "INVALID_CREDENTIALS", client, now)
+	s.auditSignInFailure(ctx, a.email, userID, "INVALID_CREDENTIALS", client, a.method, now)
 	if a.lockedUntil == nil || a.count != s.cfg.LockoutThreshold {
 		return ErrInvalidCredentials
 	}

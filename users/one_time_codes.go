@@ -178,6 +178,7 @@ func (s *Service) signInWithProvenEmail(ctx context.Context, email, name string,
 		}
 	}
 	if err != nil {
+		s.auditRefusal(ctx, err, f.Method, f.Client)
 		return AuthResult{}, err
 	}
 	s.cache.invalidateUser(res.User.ID)

@@ -193,10 +193,16 @@ func (s *Service) storeCeremony(ctx context.Context, kind, userID string, sd *we
 }
 
 // BeginPasskeyRegistration returns the options for
-// navigator.credentials.create for the signed-in user.
-func (s *Service) BeginPasskeyRegistration(ctx context.Context, view SessionView) (*protocol.CredentialCreation, error) {
+// navigator.credentials.create for the signed-in user. Adding a way to
+// sign in needs re-authentication (password, or a sign-in in the last
+// ReauthWindow), so a stolen old session cannot give itself a lasting way
+// back in.
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, view SessionView, password string) (*protocol.CredentialCreation, error) {
 	rp, err := s.relyingParty()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.reauthenticate(ctx, view, password); err != nil {
 		return nil, err
 	}
 	pu, err := s.loadPasskeyUser(ctx, s.store, view.User)
@@ -533,8 +539,9 @@ func (s *Service) SignInWithPasskey(ctx context.Context, in PasskeySignInInput) 
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
-			s.auditSignInFailure(ctx, pu.user.Email, pu.user.ID, "ACCOUNT_LOCKED", in.Client, now)
+			s.auditSignInFailure(ctx, pu.user.Email, pu.user.ID, "ACCOUNT_LOCKED", in.Client, MethodPasskey, now)
 		}
+		s.auditRefusal(ctx, err, MethodPasskey, in.Client)
 		return AuthResult{}, err
 	}
 	return res, nil
@@ -559,7 +566,7 @@ func (s *Service) refuseClonedPasskey(ctx context.Context, user storage.User, ro
 			return err
 		}
 	}
-	s.auditSignInFailure(ctx, user.Email, user.ID, "PASSKEY_CLONED", client, now)
+	s.auditSignInFailure(ctx, user.Email, user.ID, "PASSKEY_CLONED", client, MethodPasskey, now)
 	return ErrPasskeyCloned
 }
 

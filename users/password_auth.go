@@ -159,10 +159,11 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	}
 	now := s.now()
 	att, err := s.claimAttempt(ctx, email, now)
+	att.method = MethodPassword
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
-			s.auditSignInFailure(ctx, email, "", "ACCOUNT_LOCKED", in.Client, now)
+			s.auditSignInFailure(ctx, email, "", "ACCOUNT_LOCKED", in.Client, MethodPassword, now)
 		}
 		return AuthResult{}, err
 	}
@@ -208,6 +209,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 		_ = s.store.LoginAttempts().Reset(ctx, att.key)
 	}
 	if err != nil {
+		s.auditRefusal(ctx, err, MethodPassword, in.Client)
 		return AuthResult{}, err
 	}
 	return res, nil
@@ -284,6 +286,9 @@ func (s *Service) ChangePassword(ctx context.Context, view SessionView, current,
 		if revokeOthers {
 			if revoked, err = s.revokeUserSessions(ctx, tx, user.ID, view.Session.ID, now); err != nil {
 				return err
+			}
+			if err := tx.Challenges().DeleteByUser(ctx, user.ID, storage.PurposeTwoFactor); err != nil {
+				return fmt.Errorf("drop pending sign-ins: %w", err)
 			}
 		}
 		return emit(ctx, tx, EventPasswordChanged, user.ID, map[string]any{"userId": user.ID, "revokedSessions": len(revoked)}, now)

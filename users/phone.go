@@ -105,15 +105,21 @@ func (s *Service) SignInWithPhone(ctx context.Context, in PhoneCodeInput) (AuthR
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return AuthResult{}, fmt.Errorf("load phone account: %w", err)
 	}
-	counter, userID := "phone:"+number, ""
+	// Guesses count against the number, whoever owns it: the answers to
+	// wrong codes then never depend on the owner (a lock on the owner's
+	// address is checked by finishSignIn after the right code), and a
+	// number gets at most the lockout threshold of guesses per lock
+	// period, whether they come through sign-in or verification.
+	counter, userID := phoneCounter(number), ""
 	if user != nil {
-		counter, userID = user.Email, user.ID
+		userID = user.ID
 	}
 	att, err := s.claimAttempt(ctx, counter, now)
+	att.method = MethodPhoneOTP
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
-			s.auditSignInFailure(ctx, counter, userID, "ACCOUNT_LOCKED", in.Client, now)
+			s.auditSignInFailure(ctx, counter, userID, "ACCOUNT_LOCKED", in.Client, MethodPhoneOTP, now)
 		}
 		return AuthResult{}, err
 	}
@@ -147,11 +153,12 @@ func (s *Service) SignInWithPhone(ctx context.Context, in PhoneCodeInput) (AuthR
 		}
 		res, err = s.finishSignIn(ctx, tx, FirstFactor{
 			User: *user, Method: MethodPhoneOTP, RememberMe: in.RememberMe, Client: in.Client,
-			TrustedDevice: in.TrustedDevice, lockChecked: true,
+			TrustedDevice: in.TrustedDevice,
 		}, now)
 		return err
 	})
 	if err != nil {
+		s.auditRefusal(ctx, err, MethodPhoneOTP, in.Client)
 		return AuthResult{}, err
 	}
 	if res.Session != nil {
@@ -162,11 +169,17 @@ func (s *Service) SignInWithPhone(ctx context.Context, in PhoneCodeInput) (AuthR
 	return res, nil
 }
 
+// phoneCounter names the lockout counter of a phone number.
+func phoneCounter(number string) string { return "phone:" + number }
+
 // VerifyPhone checks a texted code for a signed-in user and makes the
-// number theirs, replacing a number they verified before. A number that
-// is another user's is ErrPhoneInUse, told only after the right code.
-// Guesses count toward the user's lockout.
-func (s *Service) VerifyPhone(ctx context.Context, view SessionView, phone, code string) (string, error) {
+// number theirs, replacing a number they verified before. Adding a way to
+// sign in needs re-authentication (password, or a recent sign-in), so a
+// stolen old session cannot give itself a fresh one. A number that is
+// another user's is ErrPhoneInUse, told only after the right code, which
+// is spent either way. Guesses count toward the number's lockout, as at
+// sign-in.
+func (s *Service) VerifyPhone(ctx context.Context, view SessionView, phone, code, password string) (string, error) {
 	if !s.texts.has {
 		return "", ErrPhoneNotEnabled
 	}
@@ -174,8 +187,11 @@ func (s *Service) VerifyPhone(ctx context.Context, view SessionView, phone, code
 	if err != nil {
 		return "", err
 	}
+	if err := s.reauthenticate(ctx, view, password); err != nil {
+		return "", err
+	}
 	now := s.now()
-	att, err := s.claimAttempt(ctx, view.User.Email, now)
+	att, err := s.claimAttempt(ctx, phoneCounter(number), now)
 	if err != nil {
 		return "", err
 	}
@@ -190,13 +206,18 @@ func (s *Service) VerifyPhone(ctx context.Context, view SessionView, phone, code
 		return "", ErrInvalidCode
 	}
 	userID := view.User.ID
+	// The code is spent on its own, so that no answer below (PHONE_IN_USE
+	// above all) leaves a right code usable for a sign-in.
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
 		if err := s.consumeCode(ctx, tx, storage.PurposePhoneOTP, number, code, now); err != nil {
 			return err
 		}
-		if err := tx.LoginAttempts().Reset(ctx, att.key); err != nil {
-			return fmt.Errorf("reset login attempts: %w", err)
-		}
+		return tx.LoginAttempts().Reset(ctx, att.key)
+	})
+	if err != nil {
+		return "", err
+	}
+	err = s.store.InTx(ctx, func(tx storage.Store) error {
 		a, err := tx.Accounts().GetByProvider(ctx, ProviderPhone, number)
 		switch {
 		case err == nil && a.UserID == userID:

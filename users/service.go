@@ -1,6 +1,7 @@
 package users
 
 import (
+	"context"
 	"crypto/rand"
 	"log/slog"
 	"net/url"
@@ -51,6 +52,10 @@ type Config struct {
 	TwoFactorAfterPasskey bool
 	// Social holds the social sign-in providers (nil: none).
 	Social *social.Registry
+	// OnBan runs in the transaction that bans a user; package kavach
+	// suspends the user's agents with it. after, if not nil, runs once the
+	// transaction has committed.
+	OnBan func(ctx context.Context, tx storage.Store, userID string) (after func(), err error)
 	// ReauthWindow is how recent a session must be to change two-factor
 	// settings without a password (users who have none); default 10 min.
 	ReauthWindow time.Duration

@@ -80,7 +80,7 @@ type pendingSignIn struct {
 // the method stored on the way (a new user, a linked account) and the
 // session commit together.
 func (s *Service) finishSignIn(ctx context.Context, tx storage.Store, f FirstFactor, now time.Time) (AuthResult, error) {
-	if err := checkNotBanned(ctx, tx, f.User.ID, now); err != nil {
+	if err := checkNotBanned(ctx, tx, f.User, now); err != nil {
 		return AuthResult{}, err
 	}
 	if !f.lockChecked {

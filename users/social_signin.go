@@ -283,8 +283,9 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 	})
 	var lk *LockedError
 	if errors.As(err, &lk) {
-		s.auditSignInFailure(ctx, locked.Email, locked.ID, "ACCOUNT_LOCKED", in.Client, now)
+		s.auditSignInFailure(ctx, locked.Email, locked.ID, "ACCOUNT_LOCKED", in.Client, MethodSocialPrefix+in.Provider, now)
 	}
+	s.auditRefusal(ctx, err, MethodSocialPrefix+in.Provider, in.Client)
 	return out, err
 }
 

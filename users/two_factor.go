@@ -61,23 +61,25 @@ type TwoFactorStatus struct {
 func totpAD(userID string) []byte { return []byte("totp:" + userID) }
 
 // reauthenticate checks that the signed-in person is the account holder
-// right now: by password for users who have one, else by a session
-// younger than ReauthWindow. Wrong passwords count toward the lockout.
+// right now, before a change to how the account is signed in to: a
+// session younger than ReauthWindow is enough; an older one needs the
+// password (ErrReauthRequired for users who have none: they sign in
+// again). A password given is always checked, and wrong ones count
+// toward the lockout.
 func (s *Service) reauthenticate(ctx context.Context, view SessionView, password string) error {
 	now := s.now()
-	acct, err := s.store.Accounts().GetCredential(ctx, view.User.ID)
-	hasPassword := err == nil && acct.Password != nil && *acct.Password != ""
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("load password: %w", err)
-	}
-	if !hasPassword {
+	if password == "" {
 		if now.Sub(view.Session.CreatedAt) <= s.cfg.ReauthWindow {
 			return nil
 		}
+		acct, err := s.store.Accounts().GetCredential(ctx, view.User.ID)
+		if err == nil && acct.Password != nil && *acct.Password != "" {
+			return &InputError{Field: "password", Message: "password is required (or sign in again)"}
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("load password: %w", err)
+		}
 		return ErrReauthRequired
-	}
-	if password == "" {
-		return &InputError{Field: "password", Message: "password is required"}
 	}
 	att, err := s.claimAttempt(ctx, view.User.Email, now)
 	if err != nil {
@@ -188,6 +190,9 @@ func (s *Service) DisableTwoFactor(ctx context.Context, view SessionView, passwo
 		if err := tx.Challenges().DeleteByUser(ctx, view.User.ID, storage.PurposeTrustedDevice); err != nil {
 			return fmt.Errorf("forget trusted devices: %w", err)
 		}
+		if err := tx.Challenges().DeleteByUser(ctx, view.User.ID, storage.PurposeTwoFactor); err != nil {
+			return fmt.Errorf("drop pending sign-ins: %w", err)
+		}
 		return emit(ctx, tx, EventTwoFactorDisabled, view.User.ID, map[string]any{"userId": view.User.ID}, now)
 	})
 }
@@ -272,6 +277,10 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in VerifyTwoFactorInput) 
 		return AuthResult{}, fmt.Errorf("load user: %w", err)
 	}
 	att, err := s.claimAttempt(ctx, user.Email, now)
+	att.method = "totp"
+	if in.BackupCode != "" {
+		att.method = "backup-code"
+	}
 	if err != nil {
 		return AuthResult{}, err
 	}
@@ -320,7 +329,7 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in VerifyTwoFactorInput) 
 		if err := tx.LoginAttempts().Reset(ctx, att.key); err != nil {
 			return fmt.Errorf("reset login attempts: %w", err)
 		}
-		if err := checkNotBanned(ctx, tx, user.ID, now); err != nil {
+		if err := checkNotBanned(ctx, tx, *user, now); err != nil {
 			return err
 		}
 		is, err := s.createSessionExtra(ctx, tx, user.ID, pending.RememberMe, in.Client, pending.Method, extra, now)
@@ -337,6 +346,7 @@ func (s *Service) VerifyTwoFactor(ctx context.Context, in VerifyTwoFactorInput) 
 		}
 		return nil
 	})
+	s.auditRefusal(ctx, err, pending.Method, in.Client)
 	return res, err
 }
 

@@ -230,6 +230,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		if revoked, err = s.revokeUserSessions(ctx, tx, u.ID, "", now); err != nil {
 			return err
 		}
+		// Sign-ins that passed the old password and wait for their second
+		// factor end too.
+		if err := tx.Challenges().DeleteByUser(ctx, u.ID, storage.PurposeTwoFactor); err != nil {
+			return fmt.Errorf("drop pending sign-ins: %w", err)
+		}
 		// A reset usually means the account may be compromised: apps the
 		// user connected must ask again too.
 		if _, err := tx.OAuthTokens().DeactivateSubject(ctx, u.ID); err != nil {

@@ -49,11 +49,14 @@ func IsE164(s string) bool {
 
 // Normalize turns a number as people type it ("+1 (415) 555-0100",
 // "+44 20 7946 0958") into E.164: it drops spaces, dashes, dots and
-// parentheses and checks what is left. Numbers without the leading "+"
-// and country code are refused: there is no country to assume.
+// parentheses and checks what is left. A trunk prefix written "(0)" (
+// "+44 (0)20 7946 0958") is dropped: it is not dialled after the country
+// code, and keeping it would make a second spelling of one number.
+// Numbers without the leading "+" and country code are refused: there is
+// no country to assume.
 func Normalize(raw string) (string, bool) {
 	var b strings.Builder
-	for _, r := range strings.TrimSpace(raw) {
+	for _, r := range strings.ReplaceAll(strings.TrimSpace(raw), "(0)", "") {
 		switch {
 		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')' || r == '\u00a0':
 		case r == '+' || (r >= '0' && r <= '9'):
