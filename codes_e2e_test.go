@@ -513,11 +513,11 @@ func TestProvingAnAddressReclaimsAnUnverifiedAccount(t *testing.T) {
 	})
 }
 
-// Review: a squatter who pre-registers an address and turns on two-factor
+// Found in review (the test fails if it comes back): a squatter who pre-registers an address and turns on two-factor
 // keeps the second factor when the owner proves the address: the owner's
 // magic link then asks for the squatter's TOTP code (the owner is locked
 // out of the account the link just made theirs).
-func TestReviewPreHijackTwoFactorSurvivesMagicLink(t *testing.T) {
+func TestMagicLinkEndsSquattersTwoFactor(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		e := newEnv(t, open, nil)
 		squatter := e.client()
@@ -534,10 +534,10 @@ func TestReviewPreHijackTwoFactorSurvivesMagicLink(t *testing.T) {
 	})
 }
 
-// Review: a second-factor sign-in the squatter left pending before the
+// Found in review (the test fails if it comes back): a second-factor sign-in the squatter left pending before the
 // owner proved the address still completes afterwards: the password is
 // dropped and sessions revoked, but the pending challenge is not.
-func TestReviewPreHijackPendingSecondFactorSurvivesMagicLink(t *testing.T) {
+func TestMagicLinkEndsSquattersPendingSignIn(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		e := newEnv(t, open, nil)
 		squatter := e.client()

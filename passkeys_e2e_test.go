@@ -679,10 +679,10 @@ func TestPasskeyGarbage(t *testing.T) {
 	}
 }
 
-// Review: a passkey registered on an unverified account by someone who
+// Found in review (the test fails if it comes back): a passkey registered on an unverified account by someone who
 // does not own the address (pre-hijacking) must not survive the owner
 // proving the address with a magic link, as the password does not.
-func TestReviewPasskeyPreHijackSurvivesMagicLink(t *testing.T) {
+func TestMagicLinkEndsSquattersPasskey(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		e := newEnv(t, open, nil)
 		squatter := e.client()

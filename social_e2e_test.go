@@ -696,10 +696,10 @@ func TestSocialRequireVerifiedEmail(t *testing.T) {
 	})
 }
 
-// Review: an unverified account created through a provider that does not
+// Found in review (the test fails if it comes back): an unverified account created through a provider that does not
 // vouch for the address (account pre-hijacking) must not keep its provider
 // link once the address owner proves the address with a magic link.
-func TestReviewSocialPreHijackSurvivesMagicLink(t *testing.T) {
+func TestMagicLinkEndsSquattersSocialAccount(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		f := newFakeProvider(t)
 		e := socialEnv(t, open, f, nil)
@@ -726,10 +726,10 @@ func TestReviewSocialPreHijackSurvivesMagicLink(t *testing.T) {
 	})
 }
 
-// Review: unlink refuses to remove the last way to sign in, counting a
+// Found in review (the test fails if it comes back): unlink refuses to remove the last way to sign in, counting a
 // passkey as one; deleting that passkey afterwards must be refused too,
 // or the account is left with no password, no provider and no passkey.
-func TestReviewDeleteLastPasskeyAfterUnlink(t *testing.T) {
+func TestLastPasskeyCannotBeDeleted(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		f := newFakeProvider(t)
 		e := socialEnv(t, open, f, nil)
@@ -745,9 +745,9 @@ func TestReviewDeleteLastPasskeyAfterUnlink(t *testing.T) {
 	})
 }
 
-// Review: a passkey marked as cloned is refused for good, so it is no way
+// Found in review (the test fails if it comes back): a passkey marked as cloned is refused for good, so it is no way
 // in; unlink must not count it as the remaining sign-in method.
-func TestReviewUnlinkCountsClonedPasskey(t *testing.T) {
+func TestUnlinkIgnoresClonedPasskey(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		f := newFakeProvider(t)
 		e := socialEnv(t, open, f, nil)
@@ -771,11 +771,11 @@ func TestReviewUnlinkCountsClonedPasskey(t *testing.T) {
 	})
 }
 
-// Review: automatic linking to a user with two-factor authentication is
+// Found in review (the test fails if it comes back): automatic linking to a user with two-factor authentication is
 // committed although the second factor was never given: whoever holds a
 // provider account with the same (provider-verified) address gets a
 // permanent link by only reaching the second-factor page.
-func TestReviewAutoLinkCommittedBeforeSecondFactor(t *testing.T) {
+func TestAutoLinkWaitsForSecondFactor(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		f := newFakeProvider(t)
 		e := socialEnv(t, open, f, nil)
@@ -794,12 +794,12 @@ func TestReviewAutoLinkCommittedBeforeSecondFactor(t *testing.T) {
 	})
 }
 
-// Review: a link flow finishes without the signed-in session that started
+// Found in review (the test fails if it comes back): a link flow finishes without the signed-in session that started
 // it. Started, then abandoned and signed out of (a shared computer), it
 // can still be finished within ten minutes by whoever uses the browser
 // next with their own provider account, which then signs in to the
 // first user's account.
-func TestReviewLinkFinishesAfterSignOut(t *testing.T) {
+func TestLinkNeedsTheSameSignIn(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		f := newFakeProvider(t)
 		e := socialEnv(t, open, f, nil)
