@@ -45,7 +45,12 @@ type Session struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 	IPAddress string    `json:"ipAddress"`
 	UserAgent string    `json:"userAgent"`
-	Current   bool      `json:"current,omitempty"`
+	// Method is how the session was signed in: "email-password",
+	// "passkey", "magic-link", "email-otp", "phone-otp",
+	// "oauth:<provider>", with "+totp" or "+backup-code" after a second
+	// factor.
+	Method  string `json:"method,omitempty"`
+	Current bool   `json:"current,omitempty"`
 }
 
 // SessionData is a session with its user, as GET /api/auth/session returns.

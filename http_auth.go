@@ -428,6 +428,6 @@ func publicUser(u storage.User) User {
 func publicSession(s storage.Session) Session {
 	return Session{
 		ID: s.ID, UserID: s.UserID, ExpiresAt: s.ExpiresAt, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-		IPAddress: s.IPAddress, UserAgent: s.UserAgent,
+		IPAddress: s.IPAddress, UserAgent: s.UserAgent, Method: s.Method,
 	}
 }

@@ -74,9 +74,16 @@ func (k *Kavach) handleSocialLink(w http.ResponseWriter, r *http.Request, view u
 		Provider         string `json:"provider"`
 		CallbackURL      string `json:"callbackURL"`
 		ErrorCallbackURL string `json:"errorCallbackURL"`
+		Password         string `json:"password"` // re-authentication for sessions older than 10 minutes
 	}
 	if !k.decode(w, r, &req) || !k.checkRedirect(w, "callbackURL", req.CallbackURL) ||
 		!k.checkRedirect(w, "errorCallbackURL", req.ErrorCallbackURL) {
+		return
+	}
+	// A linked account is a way back in: the same re-authentication as
+	// adding a passkey.
+	if err := k.Users.Reauthenticate(r.Context(), view, req.Password); err != nil {
+		k.fail(w, r, err)
 		return
 	}
 	start, err := k.Users.StartSocial(r.Context(), users.SocialStartInput{

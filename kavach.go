@@ -132,8 +132,8 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 	// The users service is made before the agents service; a ban reaches
 	// the agents through this variable, set below.
 	var agentSvc *agents.Service
-	onBan := func(ctx context.Context, tx storage.Store, userID string) (func(), error) {
-		ids, err := agentSvc.SuspendOwnedForBan(ctx, tx, userID)
+	suspendAgents := func(ctx context.Context, tx storage.Store, userID, reason string) (func(), error) {
+		ids, err := agentSvc.SuspendOwned(ctx, tx, userID, reason)
 		return func() {
 			for _, id := range ids {
 				agentSvc.Forget(id)
@@ -157,7 +157,7 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		Hasher:                hasher,
 		AuditKey:              auditKey,
 		CodeKey:               codeKey,
-		OnBan:                 onBan,
+		SuspendAgents:         suspendAgents,
 		Sealer:                sealer,
 		TrustedDeviceTTL:      cfg.SignIn.TrustedDeviceTTL,
 		TwoFactorAfterPasskey: cfg.SignIn.TwoFactorAfterPasskey,

@@ -318,3 +318,30 @@ func TestAddingASignInMethodNeedsReauthentication(t *testing.T) {
 		c.do("POST", "/api/auth/phone/verify", map[string]any{"phoneNumber": number, "code": code, "password": goodPassword}).must(t, 200)
 	})
 }
+
+// TestSessionsRecordTheirMethod: a session says how it was signed in,
+// with the second factor after a "+".
+func TestSessionsRecordTheirMethod(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e := newEnv(t, open, nil)
+		c := e.client()
+		c.signUp("ada@example.com")
+		var s struct {
+			Session struct {
+				Method string `json:"method"`
+			} `json:"session"`
+		}
+		c.do("GET", "/api/auth/session", nil).must(t, 200).decode(t, &s)
+		if s.Session.Method != "email-password" {
+			t.Fatalf("method %q after sign-up", s.Session.Method)
+		}
+		en := c.enableTwoFactor(goodPassword)
+		b := e.client()
+		b.mustNeedSecondFactor(b.signIn("ada@example.com", goodPassword))
+		b.do("POST", "/api/auth/two-factor/verify", map[string]any{"code": e.totpCode(en.Secret)}).must(t, 200)
+		b.do("GET", "/api/auth/session", nil).must(t, 200).decode(t, &s)
+		if s.Session.Method != "email-password+totp" {
+			t.Fatalf("method %q after the second factor", s.Session.Method)
+		}
+	})
+}

@@ -53,19 +53,21 @@ func (s *Service) Forget(agentID string) {
 	s.keys.clear()
 }
 
-// SuspendOwnedForBan suspends, in tx, every active agent the user owns
-// (reason "owner_banned"), when an admin bans the user. It returns the
-// suspended ids: call Forget with each once tx has committed. Unbanning
-// resumes nothing; the owner or an admin resumes the agents they want.
-func (s *Service) SuspendOwnedForBan(ctx context.Context, tx storage.Store, userID string) ([]string, error) {
+// SuspendOwned suspends, in tx, every active agent the user owns, with
+// reason: "owner_banned" when an admin bans the user, "account_reclaimed"
+// when the owner of an address takes over an account someone else made
+// with it. It returns the suspended ids: call Forget with each once tx
+// has committed. Nothing resumes them by itself; the owner or an admin
+// resumes the agents they want.
+func (s *Service) SuspendOwned(ctx context.Context, tx storage.Store, userID, reason string) ([]string, error) {
 	list, err := tx.Agents().ListByOwner(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
-	ctx = WithActor(ctx, "system", "ban")
+	ctx = WithActor(ctx, "system", reason)
 	var done []string
 	for _, a := range list {
-		ok, err := suspendInTx(ctx, tx, a.ID, map[string]any{"reason": "owner_banned"}, s.now())
+		ok, err := suspendInTx(ctx, tx, a.ID, map[string]any{"reason": reason}, s.now())
 		if err != nil {
 			return nil, err
 		}

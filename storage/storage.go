@@ -150,7 +150,8 @@ type Session struct {
 	UpdatedAt  time.Time
 	IPAddress  string
 	UserAgent  string
-	Persistent bool // false: browser-session cookie (rememberMe=false)
+	Persistent bool   // false: browser-session cookie (rememberMe=false)
+	Method     string // how it was signed in: "email-password", "phone-otp+totp", …
 }
 
 // Sessions stores kavach_session rows.

@@ -41,7 +41,7 @@ func (e *BannedError) Is(target error) bool { return target == ErrUserBanned }
 
 // BanUser bans a user until until (nil: until lifted), ends their
 // sessions, pending sign-ins and OAuth grants, and suspends their agents
-// (Config.OnBan). by names who banned (an admin's user id, or
+// (Config.SuspendAgents). by names who banned (an admin's user id, or
 // "cli").
 func (s *Service) BanUser(ctx context.Context, userID, reason string, until *time.Time, by string) error {
 	reason = cleanText(reason, maxBanReasonLength)
@@ -68,14 +68,12 @@ func (s *Service) BanUser(ctx context.Context, userID, reason string, until *tim
 			return fmt.Errorf("drop pending sign-ins: %w", err)
 		}
 		// Apps the user connected lose their tokens, and the user's agents
-		// stop (OnBan, which package kavach points at the agents).
+		// stop.
 		if _, err := tx.OAuthTokens().DeactivateSubject(ctx, userID); err != nil {
 			return fmt.Errorf("revoke oauth grants: %w", err)
 		}
-		if s.cfg.OnBan != nil {
-			if after, err = s.cfg.OnBan(ctx, tx, userID); err != nil {
-				return err
-			}
+		if after, err = s.suspendAgents(ctx, tx, userID, "owner_banned"); err != nil {
+			return err
 		}
 		payload := map[string]any{"userId": userID, "reason": reason, "by": by}
 		if until != nil {
@@ -116,4 +114,12 @@ func checkNotBanned(ctx context.Context, tx storage.Store, user storage.User, no
 		return nil
 	}
 	return &BannedError{Reason: b.Reason, Until: b.Until, userID: user.ID, email: user.Email}
+}
+
+// suspendAgents runs Config.SuspendAgents when there is one.
+func (s *Service) suspendAgents(ctx context.Context, tx storage.Store, userID, reason string) (func(), error) {
+	if s.cfg.SuspendAgents == nil {
+		return nil, nil
+	}
+	return s.cfg.SuspendAgents(ctx, tx, userID, reason)
 }

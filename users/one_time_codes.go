@@ -121,35 +121,36 @@ func minutes(d time.Duration) string {
 // unverified address becomes verified. Without such a user it creates one
 // with the address verified. It runs in the caller's transaction;
 // ErrUserExists means another request created the user meanwhile (retry).
-func (s *Service) userForProvenEmail(ctx context.Context, tx storage.Store, email, name string, now time.Time) (storage.User, bool, error) {
+// after, when not nil, runs once the transaction has committed.
+func (s *Service) userForProvenEmail(ctx context.Context, tx storage.Store, email, name string, now time.Time) (_ storage.User, created bool, after func(), _ error) {
 	u, err := tx.Users().GetByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
 		nu := storage.User{ID: newUserID(), Email: email, Name: name, EmailVerified: true, CreatedAt: now, UpdatedAt: now}
 		if err := s.insertUser(ctx, tx, &nu, nil, now); err != nil {
-			return storage.User{}, false, err
+			return storage.User{}, false, nil, err
 		}
-		return nu, true, nil
+		return nu, true, nil, nil
 	}
 	if err != nil {
-		return storage.User{}, false, fmt.Errorf("load user: %w", err)
+		return storage.User{}, false, nil, fmt.Errorf("load user: %w", err)
 	}
 	if !u.EmailVerified {
 		// Whoever made an unverified account may not own the address
 		// (account pre-hijacking): now that its owner has proven it,
 		// every way in they set up ends. The owner can set a password
 		// again with a reset.
-		if err := s.dropUnprovenAccess(ctx, tx, u.ID, now); err != nil {
-			return storage.User{}, false, err
+		if after, err = s.dropUnprovenAccess(ctx, tx, u.ID, now); err != nil {
+			return storage.User{}, false, nil, err
 		}
 		u.EmailVerified, u.UpdatedAt = true, now
 		if err := tx.Users().Update(ctx, u); err != nil {
-			return storage.User{}, false, fmt.Errorf("mark verified: %w", err)
+			return storage.User{}, false, nil, fmt.Errorf("mark verified: %w", err)
 		}
 		if err := emit(ctx, tx, EventEmailVerified, u.ID, map[string]any{"userId": u.ID, "email": u.Email}, now); err != nil {
-			return storage.User{}, false, err
+			return storage.User{}, false, nil, err
 		}
 	}
-	return *u, false, nil
+	return *u, false, after, nil
 }
 
 // signInWithProvenEmail runs step (which consumes the proof) and signs
@@ -159,12 +160,14 @@ func (s *Service) userForProvenEmail(ctx context.Context, tx storage.Store, emai
 func (s *Service) signInWithProvenEmail(ctx context.Context, email, name string, step func(tx storage.Store) error, f FirstFactor, now time.Time) (AuthResult, error) {
 	var res AuthResult
 	var err error
+	var after func()
 	for try := 0; try < 2; try++ {
 		err = s.store.InTx(ctx, func(tx storage.Store) error {
 			if err := step(tx); err != nil {
 				return err
 			}
-			user, created, err := s.userForProvenEmail(ctx, tx, email, name, now)
+			user, created, then, err := s.userForProvenEmail(ctx, tx, email, name, now)
+			after = then
 			if err != nil {
 				return err
 			}
@@ -182,6 +185,9 @@ func (s *Service) signInWithProvenEmail(ctx context.Context, email, name string,
 		return AuthResult{}, err
 	}
 	s.cache.invalidateUser(res.User.ID)
+	if after != nil {
+		after()
+	}
 	return res, nil
 }
 
@@ -192,35 +198,40 @@ func (s *Service) signInWithProvenEmail(ctx context.Context, email, name string,
 // sessions) ends. Otherwise a squatter who pre-registered the address
 // would keep signing in, or lock the owner out with their own second
 // factor. The caller invalidates the user's cached sessions.
-func (s *Service) dropUnprovenAccess(ctx context.Context, tx storage.Store, userID string, now time.Time) error {
+func (s *Service) dropUnprovenAccess(ctx context.Context, tx storage.Store, userID string, now time.Time) (after func(), err error) {
 	accts, err := tx.Accounts().ListByUser(ctx, userID)
 	if err != nil {
-		return fmt.Errorf("list accounts: %w", err)
+		return nil, fmt.Errorf("list accounts: %w", err)
 	}
 	for _, a := range accts {
 		if err := tx.Accounts().Delete(ctx, a.ID); err != nil {
-			return fmt.Errorf("drop unproven account: %w", err)
+			return nil, fmt.Errorf("drop unproven account: %w", err)
 		}
 	}
 	keys, err := tx.Passkeys().ListByUser(ctx, userID)
 	if err != nil {
-		return fmt.Errorf("list passkeys: %w", err)
+		return nil, fmt.Errorf("list passkeys: %w", err)
 	}
 	for _, k := range keys {
 		if err := tx.Passkeys().Delete(ctx, userID, k.ID); err != nil {
-			return fmt.Errorf("drop unproven passkey: %w", err)
+			return nil, fmt.Errorf("drop unproven passkey: %w", err)
 		}
 	}
 	if err := tx.TwoFactors().Delete(ctx, userID); err != nil {
-		return fmt.Errorf("drop unproven two-factor: %w", err)
+		return nil, fmt.Errorf("drop unproven two-factor: %w", err)
 	}
 	for _, purpose := range []string{storage.PurposeTrustedDevice, storage.PurposeTwoFactor} {
 		if err := tx.Challenges().DeleteByUser(ctx, userID, purpose); err != nil {
-			return fmt.Errorf("drop %s: %w", purpose, err)
+			return nil, fmt.Errorf("drop %s: %w", purpose, err)
 		}
 	}
 	if _, err := s.revokeUserSessions(ctx, tx, userID, "", now); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	// Apps and agents the squatter set up act for the account too: their
+	// tokens end and the agents are suspended for the owner to review.
+	if _, err := tx.OAuthTokens().DeactivateSubject(ctx, userID); err != nil {
+		return nil, fmt.Errorf("revoke oauth grants: %w", err)
+	}
+	return s.suspendAgents(ctx, tx, userID, "account_reclaimed")
 }

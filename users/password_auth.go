@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strings"
@@ -177,7 +178,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	if err != nil {
 		return AuthResult{}, fmt.Errorf("load user: %w", err)
 	}
-	ok, err := s.checkPassword(ctx, user.ID, in.Password)
+	ok, hash, err := s.verifyPassword(ctx, user.ID, in.Password)
 	if err != nil {
 		return AuthResult{}, err
 	}
@@ -186,6 +187,17 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	}
 	var res AuthResult
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
+		// The hash is checked outside the transaction (it is slow); the
+		// password must still be the stored one now, or a reset or an
+		// address's owner taking the account over meanwhile would not
+		// stop this sign-in.
+		acct, err := tx.Accounts().GetCredential(ctx, user.ID)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && (acct.Password == nil || subtle.ConstantTimeCompare([]byte(*acct.Password), []byte(hash)) != 1)) {
+			return ErrInvalidCredentials
+		}
+		if err != nil {
+			return fmt.Errorf("load password: %w", err)
+		}
 		if s.cfg.RequireVerifiedEmail && !user.EmailVerified {
 			return ErrEmailNotVerified
 		}
@@ -219,34 +231,48 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 // weaker than today's parameters (or from another system), replaces it.
 // Users without a password account get the same hashing work and false.
 func (s *Service) checkPassword(ctx context.Context, userID, password string) (bool, error) {
+	ok, _, err := s.verifyPassword(ctx, userID, password)
+	return ok, err
+}
+
+// verifyPassword is checkPassword that also returns the stored hash the
+// password matched (the new one after a rehash), for callers that check,
+// inside their transaction, that it is still the stored one.
+func (s *Service) verifyPassword(ctx context.Context, userID, password string) (bool, string, error) {
 	acct, err := s.store.Accounts().GetCredential(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && (acct.Password == nil || *acct.Password == "")) {
-		return false, s.cfg.Hasher.DummyVerify(ctx, password)
+		return false, "", s.cfg.Hasher.DummyVerify(ctx, password)
 	}
 	if err != nil {
-		return false, fmt.Errorf("load password: %w", err)
+		return false, "", fmt.Errorf("load password: %w", err)
 	}
 	ok, rehash, err := s.cfg.Hasher.Verify(ctx, *acct.Password, password)
 	if err != nil {
-		return false, fmt.Errorf("verify password: %w", err)
+		return false, "", fmt.Errorf("verify password: %w", err)
 	}
+	hash := *acct.Password
 	if ok && rehash {
-		s.rehash(ctx, userID, *acct.Password, password)
+		hash = s.rehash(ctx, userID, hash, password)
 	}
-	return ok, nil
+	return ok, hash, nil
 }
 
 // rehash upgrades a stored hash. It is compare-and-swap so that it can never
 // overwrite a password changed meanwhile; failures only postpone the upgrade.
-func (s *Service) rehash(ctx context.Context, userID, old, password string) {
+func (s *Service) rehash(ctx context.Context, userID, old, password string) (stored string) {
 	h, err := s.cfg.Hasher.Hash(ctx, password)
 	if err != nil {
 		s.cfg.Logger.Warn("password rehash skipped", "user", userID, "err", err)
-		return
+		return old
 	}
-	if _, err := s.store.Accounts().ReplacePassword(ctx, userID, old, h, s.now()); err != nil {
+	changed, err := s.store.Accounts().ReplacePassword(ctx, userID, old, h, s.now())
+	if err != nil {
 		s.cfg.Logger.Warn("password rehash not stored", "user", userID, "err", err)
 	}
+	if changed {
+		return h
+	}
+	return old
 }
 
 // ChangePassword replaces a signed-in user's password after checking the

@@ -52,10 +52,10 @@ type Config struct {
 	TwoFactorAfterPasskey bool
 	// Social holds the social sign-in providers (nil: none).
 	Social *social.Registry
-	// OnBan runs in the transaction that bans a user; package kavach
-	// suspends the user's agents with it. after, if not nil, runs once the
-	// transaction has committed.
-	OnBan func(ctx context.Context, tx storage.Store, userID string) (after func(), err error)
+	// SuspendAgents suspends the user's agents, in tx, with reason
+	// ("owner_banned", "account_reclaimed"); package kavach points it at
+	// the agents service. after, if not nil, runs once tx has committed.
+	SuspendAgents func(ctx context.Context, tx storage.Store, userID, reason string) (after func(), err error)
 	// ReauthWindow is how recent a session must be to change two-factor
 	// settings without a password (users who have none); default 10 min.
 	ReauthWindow time.Duration

@@ -32,7 +32,7 @@ type ClientInfo struct {
 const maxUserAgentLength = 512
 
 // newSession builds (but does not store) a session for user.
-func (s *Service) newSession(userID string, persistent bool, client ClientInfo, now time.Time) IssuedSession {
+func (s *Service) newSession(userID string, persistent bool, client ClientInfo, method string, now time.Time) IssuedSession {
 	token := id.Secret()
 	ttl := s.cfg.SessionTTL
 	if !persistent {
@@ -51,6 +51,7 @@ func (s *Service) newSession(userID string, persistent bool, client ClientInfo, 
 			IPAddress:  client.IP,
 			UserAgent:  ua,
 			Persistent: persistent,
+			Method:     method,
 		},
 	}
 }

@@ -179,7 +179,11 @@ func (s *Service) codeHash(purpose, code string) string {
 
 // createSessionExtra is createSession with extra fields on the event.
 func (s *Service) createSessionExtra(ctx context.Context, tx storage.Store, userID string, persistent bool, client ClientInfo, method string, extra map[string]any, now time.Time) (IssuedSession, error) {
-	is := s.newSession(userID, persistent, client, now)
+	stored := method
+	if f, ok := extra["secondFactor"].(string); ok {
+		stored += "+" + f
+	}
+	is := s.newSession(userID, persistent, client, stored, now)
 	if err := tx.Sessions().Create(ctx, &is.Session); err != nil {
 		return IssuedSession{}, fmt.Errorf("create session: %w", err)
 	}

@@ -69,7 +69,8 @@ func totpAD(userID string) []byte { return []byte("totp:" + userID) }
 func (s *Service) reauthenticate(ctx context.Context, view SessionView, password string) error {
 	now := s.now()
 	if password == "" {
-		if now.Sub(view.Session.CreatedAt) <= s.cfg.ReauthWindow {
+		fresh := now.Sub(view.Session.CreatedAt) <= s.cfg.ReauthWindow
+		if fresh && strongSignIn(view.Session.Method) {
 			return nil
 		}
 		acct, err := s.store.Accounts().GetCredential(ctx, view.User.ID)
@@ -78,6 +79,9 @@ func (s *Service) reauthenticate(ctx context.Context, view SessionView, password
 		}
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("load password: %w", err)
+		}
+		if fresh {
+			return nil // no password to ask for: a recent sign-in of any kind
 		}
 		return ErrReauthRequired
 	}
@@ -96,6 +100,29 @@ func (s *Service) reauthenticate(ctx context.Context, view SessionView, password
 		return &InputError{Field: "password", Message: "password is incorrect"}
 	}
 	return s.store.LoginAttempts().Reset(ctx, att.key)
+}
+
+// Reauthenticate is reauthenticate, for routes of other packages that
+// add a way to sign in (linking a social account).
+func (s *Service) Reauthenticate(ctx context.Context, view SessionView, password string) error {
+	return s.reauthenticate(ctx, view, password)
+}
+
+// strongSignIn reports whether a session's sign-in may stand in for the
+// password when it is recent: the password itself, a passkey, proof of
+// the mailbox (which could reset the password anyway) or any sign-in that
+// passed a second factor. A texted code (a SIM can be taken over) and a
+// social account (another company's account) may not, for users who have
+// a password to ask for instead.
+func strongSignIn(method string) bool {
+	if strings.Contains(method, "+") {
+		return true
+	}
+	switch method {
+	case MethodPassword, MethodPasskey, MethodMagicLink, MethodEmailOTP:
+		return true
+	}
+	return false
 }
 
 // EnableTwoFactor starts enrolment: it stores a new TOTP secret (sealed)

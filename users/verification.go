@@ -189,6 +189,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	}
 	var userID string
 	var revoked []string
+	var after func()
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
 		v, err := tx.Verifications().Consume(ctx, storage.PurposePasswordReset, hashToken, now)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -208,7 +209,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		if u.Email == v.Email && !u.EmailVerified {
 			// The reset proves the address, which nobody had: the account
 			// becomes its owner's alone (see dropUnprovenAccess).
-			if err := s.dropUnprovenAccess(ctx, tx, u.ID, now); err != nil {
+			if after, err = s.dropUnprovenAccess(ctx, tx, u.ID, now); err != nil {
 				return err
 			}
 		}
@@ -245,6 +246,9 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 	s.cache.invalidate(revoked...)
 	if userID != "" {
 		s.cache.invalidateUser(userID)
+	}
+	if err == nil && after != nil {
+		after()
 	}
 	return err
 }

@@ -25,7 +25,7 @@ func testSessionCreateGet(t *testing.T, s storage.Store) {
 	for _, persistent := range []bool{true, false} {
 		x := &storage.Session{ID: newID("ses"), TokenHash: randomHex(32), UserID: u.ID,
 			ExpiresAt: now().Add(24 * time.Hour), CreatedAt: now(), UpdatedAt: now(),
-			IPAddress: "2001:db8::1", UserAgent: "Mozilla/5.0", Persistent: persistent}
+			IPAddress: "2001:db8::1", UserAgent: "Mozilla/5.0", Persistent: persistent, Method: "passkey+totp"}
 		must(t, "create", s.Sessions().Create(ctx, x))
 
 		got, err := s.Sessions().GetByTokenHash(ctx, x.TokenHash)

@@ -9,11 +9,11 @@ import (
 
 type sessions struct{ s *Store }
 
-const sessionColumns = `id, token_hash, user_id, expires_at, created_at, updated_at, ip_address, user_agent, persistent`
+const sessionColumns = `id, token_hash, user_id, expires_at, created_at, updated_at, ip_address, user_agent, persistent, method`
 
 func sessionFields(x *storage.Session) []any {
 	return []any{&x.ID, &x.TokenHash, &x.UserID, &x.ExpiresAt, &x.CreatedAt, &x.UpdatedAt,
-		&x.IPAddress, &x.UserAgent, &x.Persistent}
+		&x.IPAddress, &x.UserAgent, &x.Persistent, &x.Method}
 }
 
 // Create inserts x, setting zero CreatedAt and UpdatedAt to now.
@@ -22,9 +22,9 @@ func (r sessions) Create(ctx context.Context, x *storage.Session) error {
 	stamp(&x.CreatedAt, t)
 	stamp(&x.UpdatedAt, t)
 	_, err := r.s.exec(ctx, "sessions.create",
-		`INSERT INTO kavach_session (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO kavach_session (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		x.ID, x.TokenHash, x.UserID, x.ExpiresAt, x.CreatedAt, x.UpdatedAt,
-		x.IPAddress, x.UserAgent, x.Persistent)
+		x.IPAddress, x.UserAgent, x.Persistent, x.Method)
 	return err
 }
 

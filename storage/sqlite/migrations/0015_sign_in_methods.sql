@@ -78,3 +78,8 @@ CREATE TABLE kavach_user_ban (
     banned_by  TEXT NOT NULL DEFAULT '',
     created_at INTEGER NOT NULL
 ) STRICT;
+
+-- How a session was signed in (email-password, passkey, phone-otp, …, with
+-- "+totp" or "+backup-code" after a second factor): re-authentication
+-- within a fresh session trusts some methods more than others.
+ALTER TABLE kavach_session ADD COLUMN method TEXT NOT NULL DEFAULT '';

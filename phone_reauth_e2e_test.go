@@ -7,13 +7,13 @@ import (
 	"github.com/kavachos/kavach/storage"
 )
 
-// TestReviewPhoneCodeSessionEnrolsTwoFactorWithoutPassword: reauthenticate
+// TestPhoneSessionIsNoReauthentication, found in review (it fails if the bug comes back): reauthenticate
 // now takes any session under 10 minutes old instead of the password. A
 // session from a texted code (one factor: whoever holds the SIM) is such a
 // session, so a SIM-swapper enrols their own authenticator on a password
 // account without knowing the password. The owner's password then needs
 // the thief's codes, and a password reset does not remove them.
-func TestReviewPhoneCodeSessionEnrolsTwoFactorWithoutPassword(t *testing.T) {
+func TestPhoneSessionIsNoReauthentication(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		e, dir := smsEnv(t, open, nil)
 		owner := e.client()

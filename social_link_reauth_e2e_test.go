@@ -7,13 +7,13 @@ import (
 	"github.com/kavachos/kavach/storage"
 )
 
-// TestReviewSocialLinkNeedsReauthentication: a provider account is a way
+// TestSocialLinkNeedsReauthentication, found in review (it fails if the bug comes back): a provider account is a way
 // back in, like a passkey or a phone number (which now need
 // re-authentication). A session older than the re-authentication window
 // (a stolen one) must not link the thief's provider account without the
 // password; else the thief signs in with it after the owner ends every
 // session and changes the password.
-func TestReviewSocialLinkNeedsReauthentication(t *testing.T) {
+func TestSocialLinkNeedsReauthentication(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		f := newFakeProvider(t)
 		e := socialEnv(t, open, f, nil)

@@ -6,12 +6,12 @@ import (
 	"github.com/kavachos/kavach/storage"
 )
 
-// TestReviewSquatterAgentSurvivesTakeover: agents act for their owner. A
+// TestTakeoverSuspendsSquattersAgents, found in review (it fails if the bug comes back): agents act for their owner. A
 // squatter who creates an agent on a pre-registered address keeps its key
 // after the owner proves the address (emailed code or password reset):
 // the agent goes on being allowed what the account allows, for the
 // squatter.
-func TestReviewSquatterAgentSurvivesTakeover(t *testing.T) {
+func TestTakeoverSuspendsSquattersAgents(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		e := newEnv(t, open, nil)
 		for _, via := range []string{"email-otp", "password-reset"} {

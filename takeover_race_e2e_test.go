@@ -8,7 +8,7 @@ import (
 	"github.com/kavachos/kavach/storage"
 )
 
-// TestReviewSquatterPasswordSignInRacesTakeover: a password sign-in checks
+// TestPasswordSignInRacingTakeoverIsRefused, found in review (it fails if the bug comes back): a password sign-in checks
 // the password outside its transaction and does not look at it again
 // when it issues the session. A squatter whose sign-in is past the
 // password check when the owner proves the address (which drops the
@@ -16,7 +16,7 @@ import (
 // account, after the takeover. The check is held open here with a legacy
 // hash verifier, so the order is certain; a slow PBKDF2 check gives the
 // same window in production.
-func TestReviewSquatterPasswordSignInRacesTakeover(t *testing.T) {
+func TestPasswordSignInRacingTakeoverIsRefused(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		entered, release := make(chan struct{}), make(chan struct{})
 		e := newEnv(t, open, func(c *kavach.Config) {

@@ -10,14 +10,14 @@ import (
 	"github.com/kavachos/kavach/storage"
 )
 
-// TestReviewSquatterOAuthGrantSurvivesEmailCodeTakeover: a squatter who
+// TestTakeoverEndsSquattersOAuthGrants, found in review (it fails if the bug comes back): a squatter who
 // pre-registered someone's address connects an app through Kavach's own
 // OAuth server with their unverified session. When the owner proves the
 // address by an emailed code, dropUnprovenAccess ends the squatter's
 // sessions, password and second factor, but not the refresh token: the
 // squatter keeps acting as the owner's account in the app. (A password
 // reset does revoke OAuth grants; the code sign-ins do not.)
-func TestReviewSquatterOAuthGrantSurvivesEmailCodeTakeover(t *testing.T) {
+func TestTakeoverEndsSquattersOAuthGrants(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
 		e := newEnv(t, open, nil)
 		const redirect = "http://127.0.0.1:41000/cb"
