@@ -141,6 +141,10 @@ type SignInConfig struct {
 	SMSWebhookURL    string
 	SMSWebhookSecret string
 	SMSDevDir        string // default "./kavach-sms" in development
+	// SMSPerHour caps the text messages this node sends per hour, all
+	// numbers together: a brake on SMS pumping (bots requesting codes to
+	// numbers whose carriers pay the sender). Default 1000.
+	SMSPerHour int
 	// PasskeyRPID is the WebAuthn relying party id: the domain passkeys
 	// are bound to (it cannot change later without losing them). Default
 	// the BaseURL's host; "localhost" in development for a loopback IP.
@@ -265,6 +269,7 @@ func (c Config) Defaults() Config {
 	setDur(&c.SignIn.TrustedDeviceTTL, 30*24*time.Hour)
 	setDur(&c.SignIn.MagicLinkTTL, 10*time.Minute)
 	setDur(&c.SignIn.OneTimeCodeTTL, 5*time.Minute)
+	setInt(&c.SignIn.SMSPerHour, 1000)
 	if c.SignIn.SMSDevDir == "" && c.SignIn.SMSWebhookURL == "" && c.Env != EnvProduction {
 		c.SignIn.SMSDevDir = "kavach-sms"
 	}

@@ -453,3 +453,22 @@ func TestPreHijackedAdminAddressPhone(t *testing.T) {
 		}
 	})
 }
+
+// TestSMSBudget: the node sends at most KAVACH_SMS_PER_HOUR texts an
+// hour, whatever the numbers; malformed numbers do not spend the budget.
+func TestSMSBudget(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, open func(t testing.TB) storage.Store) {
+		e, dir := smsEnv(t, open, func(c *kavach.Config) { c.SignIn.SMSPerHour = 2 })
+		c := e.client()
+		c.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": "0800 not a number"}).mustError(t, 400, "INVALID_REQUEST")
+		c.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": "+14155550101"}).must(t, 200)
+		c.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": "+14155550102"}).must(t, 200)
+		r := c.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": "+14155550103"}).mustError(t, 429, "RATE_LIMITED")
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatal("no Retry-After")
+		}
+		e.clock.Advance(time.Hour)
+		c.do("POST", "/api/auth/phone/send-code", map[string]any{"phoneNumber": "+14155550103"}).must(t, 200)
+		waitSMSCode(t, dir, "+14155550103")
+	})
+}
