@@ -7,7 +7,7 @@ import (
 	"github.com/kavachos/kavach/storage"
 )
 
-// TestPhoneSessionIsNoReauthenticationWithoutPassword: reauthenticate
+// TestPhoneSessionIsNoReauthenticationWithoutPassword, found in review (it fails if the bug comes back): reauthenticate
 // refuses a fresh texted-code session in place of the password only when
 // the user has a password; for a user without one it takes "a recent
 // sign-in of any kind". A user who signs in with emailed codes (no

@@ -8,7 +8,7 @@ import (
 	"github.com/kavachos/kavach/storage"
 )
 
-// TestConcurrentLegacyHashSignInsBothSucceed: two sign-ins of the same
+// TestConcurrentLegacyHashSignInsBothSucceed, found in review (it fails if the bug comes back): two sign-ins of the same
 // user with the right password, both started while the stored hash is a
 // legacy one (imported, or made with weaker parameters), must both get a
 // session. Both see the legacy hash and rehash it; the first

@@ -13,7 +13,7 @@ import (
 	"github.com/kavachos/kavach/storage/storagetest"
 )
 
-// TestPasswordSignInOverlappingTakeoverTransactionIsRefused: the password
+// TestPasswordSignInOverlappingTakeoverTransactionIsRefused, found in review (it fails if the bug comes back): the password
 // sign-in re-reads the credential inside its transaction, but on
 // PostgreSQL (READ COMMITTED, a plain SELECT) that read does not wait
 // for a takeover that has deleted the credential and the sessions and not

@@ -90,6 +90,12 @@ type Users interface {
 	Delete(ctx context.Context, id string) error // cascades to accounts, sessions, verifications
 	// List returns users ordered by CreatedAt then ID.
 	List(ctx context.Context, limit, offset int) ([]User, error)
+	// Lock locks the user's row until the transaction ends (a no-op
+	// outside one); ErrNotFound if there is no such user. Sign-ins take it
+	// before they issue a session, and changes to how a user signs in
+	// (a takeover, a reset, a ban) before they change anything, so the
+	// two never interleave.
+	Lock(ctx context.Context, id string) error
 }
 
 // ProviderCredential is the provider id of the account row that holds a

@@ -52,7 +52,9 @@ func (s *Service) BanUser(ctx context.Context, userID, reason string, until *tim
 	var revoked []string
 	var after func()
 	err := s.store.InTx(ctx, func(tx storage.Store) error {
-		if _, err := tx.Users().Get(ctx, userID); errors.Is(err, storage.ErrNotFound) {
+		// The user's row lock orders the ban against sign-ins (see
+		// finishSignIn).
+		if err := tx.Users().Lock(ctx, userID); errors.Is(err, storage.ErrNotFound) {
 			return ErrUserNotFound
 		} else if err != nil {
 			return err

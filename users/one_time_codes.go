@@ -199,6 +199,12 @@ func (s *Service) signInWithProvenEmail(ctx context.Context, email, name string,
 // would keep signing in, or lock the owner out with their own second
 // factor. The caller invalidates the user's cached sessions.
 func (s *Service) dropUnprovenAccess(ctx context.Context, tx storage.Store, userID string, now time.Time) (after func(), err error) {
+	// Sign-ins take this lock before they issue a session: one that
+	// checked a credential before this transaction waits, then finds it
+	// gone.
+	if err := tx.Users().Lock(ctx, userID); err != nil {
+		return nil, fmt.Errorf("lock user: %w", err)
+	}
 	accts, err := tx.Accounts().ListByUser(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list accounts: %w", err)

@@ -524,6 +524,14 @@ func (s *Service) SignInWithPasskey(ctx context.Context, in PasskeySignInInput) 
 	uv := parsed.Response.AuthenticatorData.Flags.HasUserVerified()
 	var res AuthResult
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
+		// The user's row first, as everywhere (see finishSignIn), so a
+		// takeover deleting this passkey cannot wait on us while we wait
+		// on it.
+		if err := tx.Users().Lock(ctx, pu.user.ID); errors.Is(err, storage.ErrNotFound) {
+			return ErrPasskeyInvalid
+		} else if err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
 		if err := tx.Passkeys().RecordUse(ctx, row.ID, cred.Authenticator.SignCount, false, blob, now); errors.Is(err, storage.ErrNotFound) {
 			return ErrPasskeyInvalid // deleted meanwhile
 		} else if err != nil {

@@ -187,23 +187,13 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	}
 	var res AuthResult
 	err = s.store.InTx(ctx, func(tx storage.Store) error {
-		// The hash is checked outside the transaction (it is slow); the
-		// password must still be the stored one now, or a reset or an
-		// address's owner taking the account over meanwhile would not
-		// stop this sign-in.
-		acct, err := tx.Accounts().GetCredential(ctx, user.ID)
-		if errors.Is(err, storage.ErrNotFound) || (err == nil && (acct.Password == nil || subtle.ConstantTimeCompare([]byte(*acct.Password), []byte(hash)) != 1)) {
-			return ErrInvalidCredentials
-		}
-		if err != nil {
-			return fmt.Errorf("load password: %w", err)
-		}
 		if s.cfg.RequireVerifiedEmail && !user.EmailVerified {
 			return ErrEmailNotVerified
 		}
 		res, err = s.finishSignIn(ctx, tx, FirstFactor{
 			User: *user, Method: MethodPassword, RememberMe: in.RememberMe, Client: in.Client,
 			TrustedDevice: in.TrustedDevice, lockChecked: true,
+			recheck: func(tx storage.Store) error { return s.stillThePassword(ctx, tx, user.ID, hash, in.Password) },
 		}, now)
 		if err != nil || res.Session == nil {
 			// Until the second factor is passed the attempt stays
@@ -321,4 +311,30 @@ func (s *Service) ChangePassword(ctx context.Context, view SessionView, current,
 	})
 	s.cache.invalidate(revoked...)
 	return err
+}
+
+// stillThePassword confirms, under the user's row lock, that password is
+// still the user's: the hash was checked before the transaction (it is
+// slow), and a reset or a takeover may have committed since. A stored
+// hash other than the one checked is checked again: another sign-in's
+// upgrade of the same password changes the hash too.
+func (s *Service) stillThePassword(ctx context.Context, tx storage.Store, userID, checked, password string) error {
+	acct, err := tx.Accounts().GetCredential(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (acct.Password == nil || *acct.Password == "")) {
+		return ErrInvalidCredentials
+	}
+	if err != nil {
+		return fmt.Errorf("load password: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(*acct.Password), []byte(checked)) == 1 {
+		return nil
+	}
+	ok, _, err := s.cfg.Hasher.Verify(ctx, *acct.Password, password)
+	if err != nil {
+		return fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		return ErrInvalidCredentials
+	}
+	return nil
 }

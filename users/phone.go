@@ -146,14 +146,19 @@ func (s *Service) SignInWithPhone(ctx context.Context, in PhoneCodeInput) (AuthR
 		if err := s.consumeCode(ctx, tx, storage.PurposePhoneOTP, number, in.Code, now); err != nil {
 			return err
 		}
-		// The number may have moved to another account since it was read.
-		a, err := tx.Accounts().GetByProvider(ctx, ProviderPhone, number)
-		if err != nil || a.UserID != user.ID {
-			return ErrInvalidCode
-		}
+		var err error
 		res, err = s.finishSignIn(ctx, tx, FirstFactor{
 			User: *user, Method: MethodPhoneOTP, RememberMe: in.RememberMe, Client: in.Client,
 			TrustedDevice: in.TrustedDevice,
+			// The number may have moved to another account, or been
+			// dropped by a takeover, since it was read.
+			recheck: func(tx storage.Store) error {
+				a, err := tx.Accounts().GetByProvider(ctx, ProviderPhone, number)
+				if err != nil || a.UserID != user.ID {
+					return ErrInvalidCode
+				}
+				return nil
+			},
 		}, now)
 		return err
 	})

@@ -51,6 +51,11 @@ type FirstFactor struct {
 	// lockChecked: the method claimed a lockout attempt itself (the
 	// password), which already refused a locked account.
 	lockChecked bool
+	// recheck, when set, runs once the user's row is locked: the method
+	// confirms that what it checked before the transaction (a password
+	// hash, a phone number's owner, a linked account) still holds, since
+	// a takeover or a reset may have committed meanwhile.
+	recheck func(tx storage.Store) error
 }
 
 // TwoFactorChallenge is what a first factor yields when a second is
@@ -80,6 +85,19 @@ type pendingSignIn struct {
 // the method stored on the way (a new user, a linked account) and the
 // session commit together.
 func (s *Service) finishSignIn(ctx context.Context, tx storage.Store, f FirstFactor, now time.Time) (AuthResult, error) {
+	// The user's row lock orders this sign-in against takeovers, resets
+	// and bans (which take it first): whichever comes second sees what the
+	// first one committed.
+	if err := tx.Users().Lock(ctx, f.User.ID); errors.Is(err, storage.ErrNotFound) {
+		return AuthResult{}, ErrInvalidCredentials
+	} else if err != nil {
+		return AuthResult{}, fmt.Errorf("lock user: %w", err)
+	}
+	if f.recheck != nil {
+		if err := f.recheck(tx); err != nil {
+			return AuthResult{}, err
+		}
+	}
 	if err := checkNotBanned(ctx, tx, f.User, now); err != nil {
 		return AuthResult{}, err
 	}

@@ -262,10 +262,21 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 			return ErrEmailNotVerified
 		}
 		locked = user
-		res, err := s.finishSignIn(ctx, tx, FirstFactor{
+		f := FirstFactor{
 			User: user, Method: MethodSocialPrefix + in.Provider, RememberMe: true, Client: in.Client,
 			TrustedDevice: in.TrustedDevice, Extra: map[string]any{"provider": in.Provider},
-		}, now)
+		}
+		if acct != nil {
+			// A takeover may have dropped the account since it was read.
+			f.recheck = func(tx storage.Store) error {
+				a, err := tx.Accounts().GetByProvider(ctx, acct.ProviderID, acct.ProviderAccountID)
+				if err != nil || a.UserID != user.ID {
+					return ErrAccountNotFound
+				}
+				return nil
+			}
+		}
+		res, err := s.finishSignIn(ctx, tx, f, now)
 		if err != nil {
 			return err
 		}
@@ -295,6 +306,11 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 // stores that link once the sign-in has issued a session).
 func (s *Service) socialUser(ctx context.Context, tx storage.Store, acct *storage.Account, provider string, ident social.Identity, toks social.Tokens, email string, now time.Time) (user storage.User, created, autoLink bool, err error) {
 	if acct != nil {
+		// The user's row first, as everywhere (see finishSignIn): the
+		// account row is written below.
+		if err := tx.Users().Lock(ctx, acct.UserID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return storage.User{}, false, false, fmt.Errorf("lock user: %w", err)
+		}
 		u, err := found(tx.Users().Get(ctx, acct.UserID))
 		if err != nil {
 			return storage.User{}, false, false, err

@@ -80,8 +80,11 @@ func (s *Service) reauthenticate(ctx context.Context, view SessionView, password
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("load password: %w", err)
 		}
-		if fresh {
-			return nil // no password to ask for: a recent sign-in of any kind
+		// No password to ask for: a recent sign-in stands in, a social
+		// one too (for many such users their only way in), but never a
+		// texted code alone: a SIM is no proof of the account holder.
+		if fresh && (strongSignIn(view.Session.Method) || strings.HasPrefix(view.Session.Method, MethodSocialPrefix)) {
+			return nil
 		}
 		return ErrReauthRequired
 	}

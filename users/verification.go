@@ -201,6 +201,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword string) 
 		if err := s.cfg.Policy.Check(newPassword, v.Email); err != nil {
 			return err
 		}
+		// Locked before anything changes, so a sign-in with the old
+		// password either commits first (and its session is revoked
+		// below) or waits and finds the new password.
+		if err := tx.Users().Lock(ctx, v.UserID); err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
 		u, err := tx.Users().Get(ctx, v.UserID)
 		if err != nil {
 			return fmt.Errorf("load user: %w", err)

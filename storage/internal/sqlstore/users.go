@@ -65,3 +65,9 @@ func (r users) List(ctx context.Context, limit, offset int) ([]storage.User, err
 		`SELECT `+userColumns+` FROM kavach_user ORDER BY created_at, id LIMIT ? OFFSET ?`,
 		[]any{limitOrAll(limit), max(offset, 0)}, userFields)
 }
+
+// Lock is a no-op UPDATE: it takes the row lock on PostgreSQL, and SQLite
+// serializes write transactions anyway.
+func (r users) Lock(ctx context.Context, id string) error {
+	return r.s.execOne(ctx, "users.lock", `UPDATE kavach_user SET updated_at = updated_at WHERE id = ?`, id)
+}
