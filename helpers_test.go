@@ -270,3 +270,30 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 func storagetestOpenSQLite(t testing.TB) storage.Store { return storagetest.OpenSQLite(t) }
+
+// mustBeSignedIn checks that the client's session is the user with this
+// email.
+func (c *client) mustBeSignedIn(email string) {
+	t := c.e.t
+	t.Helper()
+	var s struct {
+		User kavach.User `json:"user"`
+	}
+	r := c.do("GET", "/api/auth/session", nil).must(t, 200)
+	if string(r.Data) == "null" {
+		t.Fatalf("not signed in as %s", email)
+	}
+	r.decode(t, &s)
+	if s.User.Email != email {
+		t.Fatalf("signed in as %q, want %q", s.User.Email, email)
+	}
+}
+
+// mustBeSignedOut checks that the client has no session.
+func (c *client) mustBeSignedOut() {
+	t := c.e.t
+	t.Helper()
+	if r := c.do("GET", "/api/auth/session", nil).must(t, 200); string(r.Data) != "null" {
+		t.Fatalf("signed in: %s", r.Data)
+	}
+}

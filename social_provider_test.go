@@ -1,6 +1,7 @@
 package kavach_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -329,7 +331,10 @@ func (c *client) socialFlow(t *testing.T, f *fakeProvider, start string) *http.R
 		if err != nil {
 			t.Fatalf("GET %s: %v", target, err)
 		}
+		// Kept for the caller of the last answer (an error in JSON).
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
 		loc := resp.Header.Get("Location")
 		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther || loc == "" {
 			return resp
@@ -358,4 +363,19 @@ func landing(t *testing.T, resp *http.Response) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// mustFailWith checks that a flow ended in a JSON error with this status
+// and code.
+func mustFailWith(t *testing.T, r *http.Response, status int, code string) {
+	t.Helper()
+	var env struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != status || json.Unmarshal(b, &env) != nil || env.Error.Code != code {
+		t.Fatalf("want %d %s, got %d %s", status, code, r.StatusCode, b)
+	}
 }

@@ -55,10 +55,9 @@ func TestPasswordSignInRacingTakeoverIsRefused(t *testing.T) {
 		released = true
 
 		r := <-done
-		if r.Status == 200 {
-			if me := later.me(t); me != nil && me.User.ID == d.User.ID {
-				t.Fatalf("the squatter's password, dropped by the owner's proof, still issued a session after it")
-			}
+		r.mustError(t, 401, "INVALID_CREDENTIALS")
+		if me := later.me(t); me != nil && me.User.ID == d.User.ID {
+			t.Fatalf("the squatter's password, dropped by the owner's proof, still issued a session after it")
 		}
 	})
 }

@@ -114,10 +114,9 @@ func TestPasswordSignInOverlappingTakeoverTransactionIsRefused(t *testing.T) {
 		}
 		release()
 		(<-ownerDone).must(t, 200)
-		if r.Status == 200 {
-			if me := later.me(t); me != nil && me.User.ID == d.User.ID {
-				t.Fatalf("the squatter's password sign-in, overlapping the owner's proof, left a session on the owner's account after it")
-			}
+		r.mustError(t, 401, "INVALID_CREDENTIALS")
+		if me := later.me(t); me != nil && me.User.ID == d.User.ID {
+			t.Fatalf("the squatter's password sign-in, overlapping the owner's proof, left a session on the owner's account after it")
 		}
 	})
 }

@@ -149,6 +149,9 @@ func TestHardeningListIDSpelling(t *testing.T) {
 		if leaked {
 			t.Errorf("id %s: tools/list answer not filtered", id)
 		}
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"safe"`) {
+			t.Errorf("id %s: %d, want the filtered list with the safe tool: %.200s", id, rec.Code, rec.Body.String())
+		}
 	}
 }
 
