@@ -139,18 +139,6 @@ func (k *Kavach) handlePhoneSendCode(w http.ResponseWriter, r *http.Request) {
 	if !k.decode(w, r, &req) || !k.allowAccount(w, "phone-code", phoneKey(req.PhoneNumber)) {
 		return
 	}
-	// The hourly budget of the whole node comes last, so requests the
-	// other limits refuse, and numbers that are not numbers, do not
-	// spend it.
-	if _, err := users.NormalizePhone(req.PhoneNumber); err != nil {
-		k.fail(w, r, err)
-		return
-	}
-	if ok, retry := k.limits.sms.Allow("all", k.cfg.Now()); !ok {
-		k.cfg.Logger.Warn("text message budget used up: phone codes are refused", "perHour", k.cfg.SignIn.SMSPerHour)
-		tooMany(w, retry)
-		return
-	}
 	if err := k.Users.SendPhoneCode(r.Context(), req.PhoneNumber); err != nil {
 		k.fail(w, r, err)
 		return

@@ -80,6 +80,8 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusTooManyRequests, "TOO_MANY_ATTEMPTS", "Too many failed attempts. Try again later or reset your password."
 	case errors.Is(err, users.ErrNotBanned):
 		return http.StatusNotFound, "NOT_BANNED", "The user is not banned."
+	case errors.As(err, new(*users.TextBudgetError)):
+		return http.StatusTooManyRequests, "RATE_LIMITED", "Too many requests. Try again later."
 	case errors.Is(err, users.ErrUserBanned):
 		msg := "This account is banned"
 		var b *users.BannedError
@@ -199,6 +201,10 @@ func (k *Kavach) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var locked *users.LockedError
 	if errors.As(err, &locked) {
 		setRetryAfter(w, locked.Until.Sub(k.cfg.Now()))
+	}
+	var budget *users.TextBudgetError
+	if errors.As(err, &budget) {
+		setRetryAfter(w, budget.RetryAfter)
 	}
 	httpx.WriteError(w, status, code, msg)
 }

@@ -133,7 +133,6 @@ type limiters struct {
 	ip      clientip.Resolver
 	perIP   *ratelimit.Limiter // key: endpoint + client network
 	account *ratelimit.Limiter // key: endpoint + normalized email
-	sms     *ratelimit.Limiter // one key: every text message this node sends
 }
 
 // limitIP applies the per-IP limit of one credential endpoint.

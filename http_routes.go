@@ -22,7 +22,6 @@ func (k *Kavach) routes() (http.Handler, error) {
 		ip:      clientip.Resolver{TrustedProxies: proxies},
 		perIP:   ratelimit.New(k.cfg.Limits.PerIP, k.cfg.Limits.Window),
 		account: ratelimit.New(k.cfg.Limits.PerAccount, k.cfg.Limits.Window),
-		sms:     ratelimit.New(k.cfg.SignIn.SMSPerHour, time.Hour),
 	}
 
 	api := http.NewServeMux()

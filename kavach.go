@@ -164,6 +164,7 @@ func newWithStore(cfg Config, store storage.Store) (*Kavach, error) {
 		MagicLinkTTL:          cfg.SignIn.MagicLinkTTL,
 		OneTimeCodeTTL:        cfg.SignIn.OneTimeCodeTTL,
 		SMS:                   texts,
+		SMSPerHour:            cfg.SignIn.SMSPerHour,
 		PasskeyRPID:           cfg.SignIn.PasskeyRPID,
 		PasskeyRPName:         cfg.SignIn.PasskeyRPName,
 		PasskeyOrigins:        cfg.SignIn.PasskeyOrigins,

@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,6 +41,19 @@ func (s *Service) claimAttempt(ctx context.Context, email string, now time.Time)
 		return attempt{}, &LockedError{Until: until}
 	}
 	return attempt{email: email, key: key, count: count, lockedUntil: locked}, nil
+}
+
+// claimSignInAttempt is claimAttempt for a sign-in by method: the attempt
+// carries the method into its audit record, and a refusal because the
+// counter is locked is audited (userID may be "").
+func (s *Service) claimSignInAttempt(ctx context.Context, counter, userID, method string, client ClientInfo, now time.Time) (attempt, error) {
+	att, err := s.claimAttempt(ctx, counter, now)
+	var locked *LockedError
+	if errors.As(err, &locked) {
+		s.auditSignInFailure(ctx, counter, userID, "ACCOUNT_LOCKED", client, method, now)
+	}
+	att.method = method
+	return att, err
 }
 
 // attemptFailed finishes a failed attempt: it was counted when claimed; it

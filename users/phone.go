@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kavachos/kavach/internal/id"
 	"github.com/kavachos/kavach/internal/sms"
@@ -60,6 +61,13 @@ func (s *Service) SendPhoneCode(ctx context.Context, phone string) error {
 	if err != nil {
 		return err
 	}
+	// The node's hourly budget comes last, so that what is refused
+	// before (a malformed number; the HTTP layer's per-IP and per-number
+	// limits) does not spend it.
+	if ok, retry := s.textBudget.Allow("all", s.cfg.Now()); !ok {
+		s.cfg.Logger.Warn("text message budget used up: phone codes are refused", "perHour", s.cfg.SMSPerHour)
+		return &TextBudgetError{RetryAfter: retry}
+	}
 	s.texts.submit("phone-code", func(ctx context.Context, sender SMSSender) error {
 		code, err := s.issueCode(ctx, storage.PurposePhoneOTP, number)
 		if err != nil {
@@ -114,13 +122,8 @@ func (s *Service) SignInWithPhone(ctx context.Context, in PhoneCodeInput) (AuthR
 	if user != nil {
 		userID = user.ID
 	}
-	att, err := s.claimAttempt(ctx, counter, now)
-	att.method = MethodPhoneOTP
+	att, err := s.claimSignInAttempt(ctx, counter, userID, MethodPhoneOTP, in.Client, now)
 	if err != nil {
-		var locked *LockedError
-		if errors.As(err, &locked) {
-			s.auditSignInFailure(ctx, counter, userID, "ACCOUNT_LOCKED", in.Client, MethodPhoneOTP, now)
-		}
 		return AuthResult{}, err
 	}
 	ok, err := s.guessCode(ctx, storage.PurposePhoneOTP, number, in.Code, now)
@@ -192,7 +195,7 @@ func (s *Service) VerifyPhone(ctx context.Context, view SessionView, phone, code
 	if err != nil {
 		return "", err
 	}
-	if err := s.reauthenticate(ctx, view, password); err != nil {
+	if err := s.Reauthenticate(ctx, view, password); err != nil {
 		return "", err
 	}
 	now := s.now()
@@ -260,3 +263,9 @@ func (s *Service) VerifyPhone(ctx context.Context, view SessionView, phone, code
 	}
 	return number, nil
 }
+
+// TextBudgetError refuses a text message once the node has sent
+// Config.SMSPerHour in the current hour.
+type TextBudgetError struct{ RetryAfter time.Duration }
+
+func (e *TextBudgetError) Error() string { return "the text message budget is used up" }

@@ -11,6 +11,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/kavachos/kavach/internal/mail"
+	"github.com/kavachos/kavach/internal/ratelimit"
 	"github.com/kavachos/kavach/storage"
 	"github.com/kavachos/kavach/users/social"
 )
@@ -67,6 +68,9 @@ type Config struct {
 	// SMS sends phone sign-in codes; without it the phone routes answer
 	// ErrPhoneNotEnabled.
 	SMS SMSSender
+	// SMSPerHour caps the texts this service sends per hour (a brake on
+	// SMS pumping); default 1000.
+	SMSPerHour int
 	// PasskeyRPID, PasskeyRPName and PasskeyOrigins describe the WebAuthn
 	// relying party (see PasskeyRelyingParty); without an RP ID passkeys
 	// are off.
@@ -124,6 +128,9 @@ func (c *Config) setDefaults() {
 	if c.SessionCacheSize <= 0 {
 		c.SessionCacheSize = 100_000
 	}
+	if c.SMSPerHour <= 0 {
+		c.SMSPerHour = 1000
+	}
 	if c.MaxOrgMembers <= 0 {
 		c.MaxOrgMembers = 100
 	}
@@ -167,6 +174,8 @@ type Service struct {
 	cache *sessionCache
 	mails mailQueue
 	texts smsQueue
+	// textBudget counts the texts of the current hour (SMSPerHour).
+	textBudget *ratelimit.Limiter
 	// webauthn is the passkey relying party; nil when passkeys are off.
 	webauthn *webauthn.WebAuthn
 }
@@ -178,6 +187,8 @@ func NewService(store storage.Store, cfg Config) *Service {
 		cfg:   cfg,
 		store: store,
 		cache: newSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheSize),
+
+		textBudget: ratelimit.New(cfg.SMSPerHour, time.Hour),
 	}
 	s.mails.start(cfg.Mailer, cfg.Mailer != nil, "email", cfg.Logger)
 	s.texts.start(cfg.SMS, cfg.SMS != nil, "text message", cfg.Logger)

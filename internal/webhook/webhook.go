@@ -105,31 +105,38 @@ func (s *Sender) Send(ctx context.Context, e storage.Event) error {
 	if err != nil {
 		return fmt.Errorf("webhook: encode event %d: %w", e.ID, err)
 	}
+	if err := s.Post(ctx, EventID(e), "kavach-webhooks", body); err != nil {
+		return fmt.Errorf("webhook: deliver event %d: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Post sends body, signed under id, and reports an error unless the
+// endpoint answered 2xx. Errors name the endpoint's host, never its URL
+// (whose query may carry a token): they are logged.
+func (s *Sender) Post(ctx context.Context, id, userAgent string, body []byte) error {
 	ts := s.now().Unix()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		return err
 	}
-	id := EventID(e)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "kavach-webhooks")
+	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
 	req.Header.Set("webhook-signature", Sign(s.key, id, ts, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// Without the URL, which may carry a token in its query string:
-		// this error is logged.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("webhook: deliver event %d to %s: %w", e.ID, req.URL.Host, err)
+		return fmt.Errorf("to %s: %w", req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("webhook: deliver event %d: endpoint answered %s", e.ID, resp.Status)
+		return fmt.Errorf("endpoint answered %s", resp.Status)
 	}
 	return nil
 }
