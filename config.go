@@ -530,19 +530,9 @@ func (s SignInConfig) passkeyDefaults(baseURL string, trusted []string, developm
 			continue
 		}
 		seen[o] = true
-		if u, err := url.Parse(o); err == nil && passkeyHost(s.PasskeyRPID, u) {
+		if users.CheckPasskeyOrigin(s.PasskeyRPID, o) == nil {
 			s.PasskeyOrigins = append(s.PasskeyOrigins, o)
 		}
 	}
 	return s
-}
-
-// passkeyHost reports whether browsers run passkey ceremonies of rpID at
-// u: its host is rpID or under it, in a secure context.
-func passkeyHost(rpID string, u *url.URL) bool {
-	h := strings.ToLower(u.Hostname())
-	if h != rpID && !strings.HasSuffix(h, "."+rpID) {
-		return false
-	}
-	return u.Scheme == "https" || h == "localhost" || strings.HasSuffix(h, ".localhost")
 }

@@ -152,14 +152,20 @@ func (k *Kavach) startSession(w http.ResponseWriter, res users.AuthResult) authR
 // the second-factor page when one is needed. callbackURL must be checked.
 func (k *Kavach) redirectSignIn(w http.ResponseWriter, r *http.Request, res users.AuthResult, callbackURL string) {
 	out := k.startSession(w, res)
-	target := k.absolute(callbackURL)
-	if target == "" {
-		target = k.cfg.BaseURL + "/"
-	}
+	target := k.landing(callbackURL)
 	if out.TwoFactorRedirect {
 		target = addQuery(k.cfg.SignIn.TwoFactorURL, "callbackURL", target)
 	}
 	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// landing is where a browser flow ends: callbackURL (checked), made
+// absolute, or the base URL.
+func (k *Kavach) landing(callbackURL string) string {
+	if target := k.absolute(callbackURL); target != "" {
+		return target
+	}
+	return k.cfg.BaseURL + "/"
 }
 
 // trustedDevice is the request's trusted-device cookie, if any.

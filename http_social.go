@@ -59,11 +59,7 @@ func (k *Kavach) handleSocialStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (k *Kavach) setStateCookie(w http.ResponseWriter, start users.SocialStart) {
-	spec := k.Auth.cookie.named(oauthStateCookie)
-	http.SetCookie(w, &http.Cookie{
-		Name: spec.name, Value: start.State, Path: "/", HttpOnly: true, Secure: spec.secure,
-		SameSite: http.SameSiteLaxMode, MaxAge: int(start.ExpiresAt.Sub(k.cfg.Now()).Seconds()),
-	})
+	k.Auth.cookie.named(oauthStateCookie).set(w, start.State, start.ExpiresAt, k.cfg.Now(), true)
 }
 
 // handleSocialLink: POST /api/auth/oauth/link {provider, callbackURL?,
@@ -131,23 +127,18 @@ func (k *Kavach) handleSocialCallback(w http.ResponseWriter, r *http.Request) {
 		browser = c.Value
 	}
 	// The cookie is spent whatever happens.
-	http.SetCookie(w, &http.Cookie{Name: spec.name, Value: "", Path: "/", HttpOnly: true, Secure: spec.secure,
-		SameSite: http.SameSiteLaxMode, MaxAge: -1, Expires: time.Unix(0, 0)})
+	spec.clear(w)
 	out, err := k.Users.FinishSocial(r.Context(), users.SocialCallbackInput{
 		Provider: r.PathValue("provider"), State: q.Get("state"), BrowserState: browser,
 		Code: q.Get("code"), Error: q.Get("error"), AppleUser: q.Get("user"),
-		Client: k.clientInfo(r), TrustedDevice: k.trustedDevice(r), SignedInUserID: k.signedInUserID(r),
+		Client: k.clientInfo(r), TrustedDevice: k.trustedDevice(r), SignedInUserID: func() string { return k.signedInUserID(r) },
 	})
 	if err != nil {
 		k.socialFail(w, r, err, out)
 		return
 	}
 	if out.Linked {
-		target := out.CallbackURL
-		if target == "" {
-			target = k.cfg.BaseURL + "/"
-		}
-		http.Redirect(w, r, target, http.StatusFound)
+		http.Redirect(w, r, k.landing(out.CallbackURL), http.StatusFound)
 		return
 	}
 	target := out.CallbackURL

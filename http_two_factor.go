@@ -69,15 +69,13 @@ func (k *Kavach) handleTwoFactorVerify(w http.ResponseWriter, r *http.Request) {
 	res, err := k.Users.VerifyTwoFactor(r.Context(), users.VerifyTwoFactorInput{
 		Token: token, Code: req.Code, BackupCode: req.BackupCode, TrustDevice: req.TrustDevice, Client: k.clientInfo(r),
 	})
+	// The cookie goes once its pending sign-in is spent: used, or expired.
+	if fromCookie && (err == nil || errors.Is(err, users.ErrTwoFactorExpired)) {
+		k.Auth.cookie.named(twoFactorCookie).clear(w)
+	}
 	if err != nil {
-		if fromCookie && errors.Is(err, users.ErrTwoFactorExpired) {
-			k.Auth.cookie.named(twoFactorCookie).clear(w)
-		}
 		k.fail(w, r, err)
 		return
-	}
-	if fromCookie {
-		k.Auth.cookie.named(twoFactorCookie).clear(w)
 	}
 	httpx.WriteJSON(w, http.StatusOK, k.startSession(w, res))
 }

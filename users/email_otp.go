@@ -61,13 +61,8 @@ func (s *Service) SignInWithEmailOTP(ctx context.Context, in EmailOTPInput) (Aut
 		return AuthResult{}, err
 	}
 	now := s.now()
-	att, err := s.claimAttempt(ctx, email, now)
-	att.method = MethodEmailOTP
+	att, err := s.claimSignInAttempt(ctx, email, "", MethodEmailOTP, in.Client, now)
 	if err != nil {
-		var locked *LockedError
-		if errors.As(err, &locked) {
-			s.auditSignInFailure(ctx, email, "", "ACCOUNT_LOCKED", in.Client, MethodEmailOTP, now)
-		}
 		return AuthResult{}, err
 	}
 	ok, err := s.guessCode(ctx, storage.PurposeEmailOTP, email, in.Code, now)

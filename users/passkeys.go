@@ -83,7 +83,7 @@ func PasskeyRelyingParty(rpID, rpName string, origins []string) (*webauthn.WebAu
 		return nil, errors.New("no passkey origins")
 	}
 	for _, o := range origins {
-		if err := checkPasskeyOrigin(rpID, o); err != nil {
+		if err := CheckPasskeyOrigin(rpID, o); err != nil {
 			return nil, fmt.Errorf("passkey origin %q: %w", o, err)
 		}
 	}
@@ -101,9 +101,10 @@ func PasskeyRelyingParty(rpID, rpName string, origins []string) (*webauthn.WebAu
 	})
 }
 
-// checkPasskeyOrigin accepts an http(s) origin whose host is the RP ID or
-// under it (what browsers allow), over https unless on localhost.
-func checkPasskeyOrigin(rpID, raw string) error {
+// CheckPasskeyOrigin accepts an http(s) origin whose host is the RP ID or
+// under it (what browsers allow), over https unless on localhost. Package
+// kavach picks the default origins with it.
+func CheckPasskeyOrigin(rpID, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 		return errors.New("must be an origin: scheme://host[:port]")
@@ -202,7 +203,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, view SessionView
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reauthenticate(ctx, view, password); err != nil {
+	if err := s.Reauthenticate(ctx, view, password); err != nil {
 		return nil, err
 	}
 	pu, err := s.loadPasskeyUser(ctx, s.store, view.User)
@@ -625,6 +626,12 @@ func (s *Service) DeletePasskey(ctx context.Context, userID, passkeyID string, c
 	}
 	now := s.now()
 	return s.store.InTx(ctx, func(tx storage.Store) error {
+		// As UnlinkAccount: one removal of a way in at a time per user.
+		if err := tx.Users().Lock(ctx, userID); errors.Is(err, storage.ErrNotFound) {
+			return ErrPasskeyNotFound
+		} else if err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
 		if n, err := s.waysIn(ctx, tx, userID, "", passkeyID); err != nil {
 			return err
 		} else if n == 0 {

@@ -159,13 +159,8 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 		return AuthResult{}, ErrInvalidCredentials
 	}
 	now := s.now()
-	att, err := s.claimAttempt(ctx, email, now)
-	att.method = MethodPassword
+	att, err := s.claimSignInAttempt(ctx, email, "", MethodPassword, in.Client, now)
 	if err != nil {
-		var locked *LockedError
-		if errors.As(err, &locked) {
-			s.auditSignInFailure(ctx, email, "", "ACCOUNT_LOCKED", in.Client, MethodPassword, now)
-		}
 		return AuthResult{}, err
 	}
 	user, err := s.store.Users().GetByEmail(ctx, email)
@@ -217,6 +212,34 @@ func (s *Service) SignIn(ctx context.Context, in SignInInput) (AuthResult, error
 	return res, nil
 }
 
+// usablePassword reports whether a credential account holds a password.
+func usablePassword(a *storage.Account) bool { return a.Password != nil && *a.Password != "" }
+
+// confirmPassword checks the signed-in user's password before a change
+// (field names it in the error). Guesses count toward the lockout like
+// sign-ins; a right one clears the count.
+func (s *Service) confirmPassword(ctx context.Context, user storage.User, password, field, wrong string) error {
+	now := s.now()
+	att, err := s.claimAttempt(ctx, user.Email, now)
+	if err != nil {
+		return err
+	}
+	ok, err := s.checkPassword(ctx, user.ID, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := s.attemptFailed(ctx, att, user.ID, ClientInfo{}, now); !errors.Is(err, ErrInvalidCredentials) {
+			return err
+		}
+		return &InputError{Field: field, Message: wrong}
+	}
+	if err := s.store.LoginAttempts().Reset(ctx, att.key); err != nil {
+		return fmt.Errorf("reset login attempts: %w", err)
+	}
+	return nil
+}
+
 // checkPassword verifies the user's password and, when the stored hash is
 // weaker than today's parameters (or from another system), replaces it.
 // Users without a password account get the same hashing work and false.
@@ -230,7 +253,7 @@ func (s *Service) checkPassword(ctx context.Context, userID, password string) (b
 // inside their transaction, that it is still the stored one.
 func (s *Service) verifyPassword(ctx context.Context, userID, password string) (bool, string, error) {
 	acct, err := s.store.Accounts().GetCredential(ctx, userID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && (acct.Password == nil || *acct.Password == "")) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && !usablePassword(acct)) {
 		return false, "", s.cfg.Hasher.DummyVerify(ctx, password)
 	}
 	if err != nil {
@@ -268,25 +291,11 @@ func (s *Service) rehash(ctx context.Context, userID, old, password string) (sto
 // ChangePassword replaces a signed-in user's password after checking the
 // current one. With revokeOthers, every other session ends.
 func (s *Service) ChangePassword(ctx context.Context, view SessionView, current, next string, revokeOthers bool) error {
-	now := s.now()
 	user := view.User
-	att, err := s.claimAttempt(ctx, user.Email, now)
-	if err != nil {
+	if err := s.confirmPassword(ctx, user, current, "currentPassword", "current password is incorrect"); err != nil {
 		return err
 	}
-	ok, err := s.checkPassword(ctx, user.ID, current)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if err := s.attemptFailed(ctx, att, user.ID, ClientInfo{}, now); !errors.Is(err, ErrInvalidCredentials) {
-			return err
-		}
-		return &InputError{Field: "currentPassword", Message: "current password is incorrect"}
-	}
-	if err := s.store.LoginAttempts().Reset(ctx, att.key); err != nil {
-		return fmt.Errorf("reset login attempts: %w", err)
-	}
+	now := s.now()
 	if err := s.cfg.Policy.Check(next, user.Email); err != nil {
 		return err
 	}
@@ -320,7 +329,7 @@ func (s *Service) ChangePassword(ctx context.Context, view SessionView, current,
 // upgrade of the same password changes the hash too.
 func (s *Service) stillThePassword(ctx context.Context, tx storage.Store, userID, checked, password string) error {
 	acct, err := tx.Accounts().GetCredential(ctx, userID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && (acct.Password == nil || *acct.Password == "")) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && !usablePassword(acct)) {
 		return ErrInvalidCredentials
 	}
 	if err != nil {

@@ -174,9 +174,10 @@ type SocialCallbackInput struct {
 	AppleUser     string
 	Client        ClientInfo
 	TrustedDevice string
-	// SignedInUserID is the user the browser is signed in as now, if
-	// any: a link flow finishes only for the user who started it.
-	SignedInUserID string
+	// SignedInUserID says whom the browser is signed in as now ("" for
+	// no one): a link flow finishes only for the user who started it. It
+	// is asked only for link flows.
+	SignedInUserID func() string
 }
 
 // SocialOutcome is the end of a social flow. The URLs are those given at
@@ -249,7 +250,7 @@ func (s *Service) FinishSocial(ctx context.Context, in SocialCallbackInput) (Soc
 			// Whoever finishes the link must still be who started it: a
 			// link left open at sign-out must not attach the next
 			// person's provider account to the first person's account.
-			if subtle.ConstantTimeCompare([]byte(c.UserID), []byte(in.SignedInUserID)) != 1 {
+			if subtle.ConstantTimeCompare([]byte(c.UserID), []byte(in.SignedInUserID())) != 1 {
 				return ErrLinkSessionChanged
 			}
 			return s.linkExplicitly(ctx, tx, c.UserID, acct, in.Provider, ident, toks, email, now, &out)
@@ -553,15 +554,12 @@ func (s *Service) UnlinkAccount(ctx context.Context, userID, provider, accountID
 	}
 	now := s.now()
 	return s.store.InTx(ctx, func(tx storage.Store) error {
-		// Writing the user row first serializes concurrent unlinks of one
-		// user (a row lock on PostgreSQL; SQLite writes one at a time), so
-		// two cannot each remove the other's "remaining" account.
-		u, err := found(tx.Users().Get(ctx, userID))
-		if err != nil {
-			return err
-		}
-		u.UpdatedAt = now
-		if err := tx.Users().Update(ctx, &u); err != nil {
+		// The user's row lock serializes removals of one user's ways in
+		// (unlinks, passkey deletions), so two cannot each remove the
+		// other's "remaining" one.
+		if err := tx.Users().Lock(ctx, userID); errors.Is(err, storage.ErrNotFound) {
+			return ErrUserNotFound
+		} else if err != nil {
 			return fmt.Errorf("lock user: %w", err)
 		}
 		list, err := tx.Accounts().ListByUser(ctx, userID)

@@ -60,55 +60,35 @@ type TwoFactorStatus struct {
 
 func totpAD(userID string) []byte { return []byte("totp:" + userID) }
 
-// reauthenticate checks that the signed-in person is the account holder
+// Reauthenticate checks that the signed-in person is the account holder
 // right now, before a change to how the account is signed in to: a
-// session younger than ReauthWindow is enough; an older one needs the
-// password (ErrReauthRequired for users who have none: they sign in
-// again). A password given is always checked, and wrong ones count
-// toward the lockout.
-func (s *Service) reauthenticate(ctx context.Context, view SessionView, password string) error {
-	now := s.now()
-	if password == "" {
-		fresh := now.Sub(view.Session.CreatedAt) <= s.cfg.ReauthWindow
-		if fresh && strongSignIn(view.Session.Method) {
-			return nil
-		}
-		acct, err := s.store.Accounts().GetCredential(ctx, view.User.ID)
-		if err == nil && acct.Password != nil && *acct.Password != "" {
-			return &InputError{Field: "password", Message: "password is required (or sign in again)"}
-		}
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("load password: %w", err)
-		}
-		// No password to ask for: a recent sign-in stands in, a social
-		// one too (for many such users their only way in), but never a
-		// texted code alone: a SIM is no proof of the account holder.
-		if fresh && (strongSignIn(view.Session.Method) || strings.HasPrefix(view.Session.Method, MethodSocialPrefix)) {
-			return nil
-		}
-		return ErrReauthRequired
-	}
-	att, err := s.claimAttempt(ctx, view.User.Email, now)
-	if err != nil {
-		return err
-	}
-	ok, err := s.checkPassword(ctx, view.User.ID, password)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if err := s.attemptFailed(ctx, att, view.User.ID, ClientInfo{}, now); !errors.Is(err, ErrInvalidCredentials) {
-			return err
-		}
-		return &InputError{Field: "password", Message: "password is incorrect"}
-	}
-	return s.store.LoginAttempts().Reset(ctx, att.key)
-}
-
-// Reauthenticate is reauthenticate, for routes of other packages that
-// add a way to sign in (linking a social account).
+// session younger than ReauthWindow from a strong sign-in (strongSignIn)
+// is enough; otherwise the password (ErrReauthRequired for users who have
+// none: they sign in again). A password given is always checked, and
+// wrong ones count toward the lockout.
 func (s *Service) Reauthenticate(ctx context.Context, view SessionView, password string) error {
-	return s.reauthenticate(ctx, view, password)
+	if password != "" {
+		return s.confirmPassword(ctx, view.User, password, "password", "password is incorrect")
+	}
+	method := view.Session.Method
+	fresh := s.now().Sub(view.Session.CreatedAt) <= s.cfg.ReauthWindow
+	if fresh && strongSignIn(method) {
+		return nil
+	}
+	acct, err := s.store.Accounts().GetCredential(ctx, view.User.ID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("load password: %w", err)
+	}
+	if err == nil && usablePassword(acct) {
+		return &InputError{Field: "password", Message: "password is required (or sign in again)"}
+	}
+	// No password to ask for: a recent social sign-in stands in too (for
+	// many such users their only way in), but never a texted code alone:
+	// a SIM is no proof of the account holder.
+	if fresh && strings.HasPrefix(method, MethodSocialPrefix) {
+		return nil
+	}
+	return ErrReauthRequired
 }
 
 // strongSignIn reports whether a session's sign-in may stand in for the
@@ -135,7 +115,7 @@ func (s *Service) EnableTwoFactor(ctx context.Context, view SessionView, passwor
 	if s.cfg.Sealer == nil {
 		return TwoFactorEnrolment{}, errors.New("two-factor: no sealer configured")
 	}
-	if err := s.reauthenticate(ctx, view, password); err != nil {
+	if err := s.Reauthenticate(ctx, view, password); err != nil {
 		return TwoFactorEnrolment{}, err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: s.cfg.TwoFactorIssuer, AccountName: view.User.Email, Period: totpPeriod})
@@ -204,7 +184,7 @@ func (s *Service) ConfirmTwoFactor(ctx context.Context, view SessionView, code s
 // DisableTwoFactor removes the authenticator, the backup codes and every
 // trusted device, after re-authentication.
 func (s *Service) DisableTwoFactor(ctx context.Context, view SessionView, password string) error {
-	if err := s.reauthenticate(ctx, view, password); err != nil {
+	if err := s.Reauthenticate(ctx, view, password); err != nil {
 		return err
 	}
 	now := s.now()
@@ -230,7 +210,7 @@ func (s *Service) DisableTwoFactor(ctx context.Context, view SessionView, passwo
 // RegenerateBackupCodes replaces the backup codes (the old ones stop
 // working) after re-authentication.
 func (s *Service) RegenerateBackupCodes(ctx context.Context, view SessionView, password string) ([]string, error) {
-	if err := s.reauthenticate(ctx, view, password); err != nil {
+	if err := s.Reauthenticate(ctx, view, password); err != nil {
 		return nil, err
 	}
 	codes, hashes := s.newBackupCodes(view.User.ID)

@@ -23,7 +23,7 @@ func (s *Service) waysIn(ctx context.Context, tx storage.Store, userID, skipAcco
 		switch {
 		case a.ID == skipAccount:
 		case a.ProviderID == storage.ProviderCredential:
-			if a.Password != nil && *a.Password != "" {
+			if usablePassword(&a) {
 				n++
 			}
 		case s.cfg.Social.Has(providerName(a.ProviderID)):
