@@ -27,16 +27,16 @@ func (k *Kavach) handleBanUser(w http.ResponseWriter, r *http.Request, view user
 		k.fail(w, r, &users.InputError{Field: "id", Message: "admins cannot ban themselves"})
 		return
 	}
-	var until *time.Time
+	var d time.Duration
 	if req.ExpiresIn != nil {
 		if *req.ExpiresIn <= 0 || *req.ExpiresIn > maxBanSeconds {
 			k.fail(w, r, &users.InputError{Field: "expiresIn", Message: "expiresIn must be a positive number of seconds (at most 100 years)"})
 			return
 		}
-		t := k.cfg.Now().UTC().Add(time.Duration(*req.ExpiresIn) * time.Second).Truncate(time.Millisecond)
-		until = &t
+		d = time.Duration(*req.ExpiresIn) * time.Second
 	}
-	if err := k.Users.BanUser(r.Context(), target, req.Reason, until, view.User.ID); err != nil {
+	until, err := k.Users.BanUser(r.Context(), target, req.Reason, d, view.User.ID)
+	if err != nil {
 		k.fail(w, r, err)
 		return
 	}

@@ -39,15 +39,20 @@ type BannedError struct {
 func (e *BannedError) Error() string        { return ErrUserBanned.Error() }
 func (e *BannedError) Is(target error) bool { return target == ErrUserBanned }
 
-// BanUser bans a user until until (nil: until lifted), ends their
-// sessions, pending sign-ins and OAuth grants, and suspends their agents
+// BanUser bans a user for d (0: until lifted), ends their sessions,
+// pending sign-ins and OAuth grants, and suspends their agents
 // (Config.SuspendAgents). by names who banned (an admin's user id, or
-// "cli").
-func (s *Service) BanUser(ctx context.Context, userID, reason string, until *time.Time, by string) error {
+// "cli"). It returns when the ban ends (nil: until lifted).
+func (s *Service) BanUser(ctx context.Context, userID, reason string, d time.Duration, by string) (*time.Time, error) {
 	reason = cleanText(reason, maxBanReasonLength)
 	now := s.now()
-	if until != nil && !until.After(now) {
-		return &InputError{Field: "expiresIn", Message: "a ban must end in the future"}
+	if d < 0 {
+		return nil, &InputError{Field: "expiresIn", Message: "a ban must end in the future"}
+	}
+	var until *time.Time
+	if d > 0 {
+		t := now.Add(d)
+		until = &t
 	}
 	var revoked []string
 	var after func()
@@ -84,10 +89,13 @@ func (s *Service) BanUser(ctx context.Context, userID, reason string, until *tim
 		return emit(ctx, tx, EventUserBanned, userID, payload, now)
 	})
 	s.cache.invalidate(revoked...)
-	if err == nil && after != nil {
+	if err != nil {
+		return nil, err
+	}
+	if after != nil {
 		after()
 	}
-	return err
+	return until, nil
 }
 
 // UnbanUser lifts a ban; ErrNotBanned when there is none.

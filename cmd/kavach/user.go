@@ -107,12 +107,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			if banFor < 0 {
 				return errors.New("user ban: --for must be positive")
 			}
-			var until *time.Time
-			if banFor > 0 {
-				t := time.Now().UTC().Add(banFor).Truncate(time.Millisecond)
-				until = &t
-			}
-			if err := k.Users.BanUser(ctx, id, reason, until, "cli"); err != nil {
+			if _, err := k.Users.BanUser(ctx, id, reason, banFor, "cli"); err != nil {
 				return describe(err)
 			}
 			_, err := fmt.Fprintf(stdout, "banned user %s; their sessions are ended\n", id)
