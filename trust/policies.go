@@ -74,6 +74,11 @@ type compiledPolicy struct {
 type policySnapshot struct {
 	epoch   int64
 	byScope map[PolicyScope][]*compiledPolicy
+	// lines are the lowest and highest BelowScore of the suspend and
+	// alert policies; hasLines is false without any. A fall that crosses
+	// no line needs no look at the agent.
+	hasLines          bool
+	lowLine, highLine float64
 }
 
 func (p *policySnapshot) empty() bool { return p == nil || len(p.byScope) == 0 }
@@ -135,6 +140,12 @@ func (p *Policies) Reload(ctx context.Context) error {
 			c.match = append(c.match, m)
 		}
 		snap.byScope[pol.Scope] = append(snap.byScope[pol.Scope], c)
+		if pol.Effect == EffectSuspend || pol.Effect == EffectAlert {
+			if !snap.hasLines {
+				snap.hasLines, snap.lowLine, snap.highLine = true, pol.BelowScore, pol.BelowScore
+			}
+			snap.lowLine, snap.highLine = min(snap.lowLine, pol.BelowScore), max(snap.highLine, pol.BelowScore)
+		}
 	}
 	p.snap.Store(snap)
 	return nil
@@ -292,7 +303,9 @@ func (p *Policies) chainLevel(ctx context.Context, chain []string) (Level, strin
 // to run once tx has committed.
 func (p *Policies) scoreChanged(ctx context.Context, tx storage.Store, agentID string, before, after float64, now time.Time) (func(context.Context), error) {
 	snap := p.snap.Load()
-	if snap.empty() || after >= before {
+	// Most falls (decay, a refusal) cross no line: then the agent and its
+	// chain need not be read inside the flush.
+	if snap.empty() || !snap.hasLines || after >= before || after >= snap.highLine || before < snap.lowLine {
 		return nil, nil
 	}
 	a, chain, err := subjectInTx(ctx, tx, agentID)
