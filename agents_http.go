@@ -344,16 +344,7 @@ func (k *Kavach) resourceServerCaller(w http.ResponseWriter, r *http.Request, to
 		k.fail(w, r, err)
 		return fail()
 	}
-	return decisionCaller{agentID: agentID, actingFor: actingFor, chain: chain, tokenID: c.JTI}, ip, boundUserAgent(userAgent), true
-}
-
-// boundUserAgent bounds a User-Agent a resource server passes on (Decide
-// makes it storable).
-func boundUserAgent(s string) string {
-	if len(s) > 512 {
-		return s[:512]
-	}
-	return s
+	return decisionCaller{agentID: agentID, actingFor: actingFor, chain: chain, tokenID: c.JTI}, ip, userAgent, true
 }
 
 func agentUnauthorized(w http.ResponseWriter) {

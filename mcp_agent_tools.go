@@ -202,9 +202,8 @@ func (k *Kavach) mcpDelegate(ctx context.Context, req mcpgo.CallToolRequest) (*m
 	if bad != nil || err != nil {
 		return bad, err
 	}
-	if err := k.Agents.ActiveAgent(ctx, c.agentID); err != nil {
-		return mcpgo.NewToolResultError("you may not delegate now: " + err.Error()), nil
-	}
+	// Delegate checks the whole chain's status; its refusals are tool
+	// errors below.
 	child, granted, key, err := k.Agents.Delegate(agents.WithActor(ctx, "agent", c.agentID), c.agentID,
 		agents.DelegateInput{Name: name, Permissions: grants, ExpiresAt: expires})
 	if err != nil {

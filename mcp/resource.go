@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/kavachos/kavach/internal/text"
 )
 
 // TokenInfo is what a verified access token says.
@@ -111,12 +113,12 @@ func (c ResourceConfig) validateMetadata() error {
 		}
 	}
 	for _, s := range c.ScopesSupported {
-		if !validScopeToken(s) {
+		if !text.ScopeToken(s) {
 			return fmt.Errorf("mcp: supported scope %q is not a valid scope token", s)
 		}
 	}
 	for _, s := range c.RequiredScopes {
-		if !validScopeToken(s) {
+		if !text.ScopeToken(s) {
 			return fmt.Errorf("mcp: required scope %q is not a valid scope token", s)
 		}
 		if s == offlineAccess {
@@ -129,22 +131,6 @@ func (c ResourceConfig) validateMetadata() error {
 		}
 	}
 	return nil
-}
-
-// validScopeToken reports whether s is an RFC 6749 §3.3 scope-token
-// (1*( %x21 / %x23-5B / %x5D-7E )): no spaces, quotes or backslashes, so it
-// can go in a space-separated list and a quoted header parameter as is.
-func validScopeToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 // parseResource parses an RFC 8707 resource identifier: an absolute http(s)

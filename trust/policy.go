@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/kavachos/kavach/internal/text"
 	"github.com/kavachos/kavach/storage"
 )
 
@@ -229,17 +230,10 @@ func (sc PolicyScope) check() error {
 	return nil
 }
 
-// validScopeToken reports whether s is a scope-token of RFC 6749 §3.3.
+// validScopeToken reports whether s is a scope-token of RFC 6749 §3.3,
+// of a length a policy may hold.
 func validScopeToken(s string) bool {
-	if s == "" || len(s) > maxScopeTokenBytes {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
+	return len(s) <= maxScopeTokenBytes && text.ScopeToken(s)
 }
 
 func dedupe(in []string) []string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -184,21 +185,31 @@ func parseGrants(v string) ([]agents.Grant, error) {
 	if v == "" {
 		return nil, nil
 	}
+	var out []agents.Grant
+	if err := jsonArg(v, &out, "a JSON array of grants"); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// jsonArg decodes a flag's value, JSON or "@file" naming a file of JSON,
+// into dst, refusing unknown fields; what names the expected value in the
+// error.
+func jsonArg(v string, dst any, what string) error {
 	raw := []byte(v)
 	if strings.HasPrefix(v, "@") {
 		b, err := os.ReadFile(v[1:])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		raw = b
 	}
-	var out []agents.Grant
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&out); err != nil {
-		return nil, fmt.Errorf("not a JSON array of grants: %w", err)
+	if err := dec.Decode(dst); err != nil {
+		return fmt.Errorf("not %s: %w", what, err)
 	}
-	return out, nil
+	return nil
 }
 
 func printJSON(w io.Writer, v any) error {

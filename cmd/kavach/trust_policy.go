@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -119,18 +117,5 @@ func parsePolicy(v string) (trust.PolicyInput, error) {
 	if v == "" {
 		return in, errors.New("is required")
 	}
-	raw := []byte(v)
-	if strings.HasPrefix(v, "@") {
-		b, err := os.ReadFile(v[1:])
-		if err != nil {
-			return in, err
-		}
-		raw = b
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return in, fmt.Errorf("not a JSON policy: %w", err)
-	}
-	return in, nil
+	return in, jsonArg(v, &in, "a JSON policy")
 }
