@@ -402,3 +402,30 @@ func TestPolicyCapUnderConcurrentCreates(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkFlushWithPolicies is a flush of 20 agents whose scores fall a
+// little (an hour of decay and a rate-limit refusal each), with policies in
+// force: a minimum level and an alert line no fall comes near. The flush
+// acts on suspend and alert lines only when a fall crosses one.
+func BenchmarkFlushWithPolicies(b *testing.B) {
+	f := newPolicyFixture(b)
+	f.policy(trust.PolicyInput{Name: "deploy", Scope: global(), Effect: trust.EffectMinimumLevel, Resources: []string{"deploy:*"}, Level: trust.LevelStandard})
+	f.policy(trust.PolicyInput{Name: "alert", Scope: global(), Effect: trust.EffectAlert, BelowScore: ptrTo(1.0)})
+	var ids []string
+	for i := range 20 {
+		a := f.agent("a" + string(rune('a'+i)))
+		f.events(a, trust.SignalAllowed, 60)
+		ids = append(ids, a)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		f.now = f.now.Add(time.Hour)
+		for _, a := range ids {
+			f.trust.Record(a, trust.Event{At: f.now, Signal: trust.SignalRateLimited})
+		}
+		if err := f.trust.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
